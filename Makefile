@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make demo   installs dependencies, builds (Release) and runs Lucent's main job
+#   make test   installs dependencies, builds and runs every test
+BUILD ?= build
+JOBS ?= $(shell nproc)
+LUCENT_DATA ?= $(abspath ../shared/data)
+export LUCENT_DATA
+
+.PHONY: setup build demo test unit integration bench fuzz clean
+
+setup:
+	bash scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/lucent survey "$(LUCENT_DATA)" --out out/survey
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+integration: build
+	cd $(BUILD) && ctest --output-on-failure -L integration
+
+bench: build
+	bash bench/run_load_bench.sh
+
+clean:
+	rm -rf $(BUILD)

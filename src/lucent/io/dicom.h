@@ -1,0 +1,85 @@
+// DICOM reading: single files, classic and enhanced multi-frame files, and series assembled
+// from a folder (DCMTK for parsing and JPEG/JPEG-LS/RLE/deflate, OpenJPEG for JPEG 2000).
+//
+//   auto series = lucent::io::scan_dicom_folder("study/");          // headers only
+//   auto vol = lucent::io::read_dicom_series(series->front().files, {});
+//
+// Pixel values are physical: Rescale Slope/Intercept (or the enhanced Pixel Value
+// Transformation) applied, MONOCHROME1 inverted so that higher = brighter, palette colour and
+// YBR converted to RGB channels, planar configuration handled. Series slices are ordered by
+// position along the slice normal (never by file name or Instance Number).
+// Geometry is LPS as DICOM defines it. Errors as in image_io.h; an unsupported transfer
+// syntax reads "unsupported transfer syntax <name> (<uid>) in file <path>".
+// Thread-safety: free functions; safe concurrently.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lucent/core/error.h"
+#include "lucent/core/geometry.h"
+#include "lucent/core/image.h"
+#include "lucent/io/image_io.h"
+
+namespace lucent::io {
+
+// Header-level facts about one DICOM file (pixel data not decoded).
+struct DicomFileInfo {
+  std::filesystem::path path;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string series_instance_uid;
+  std::string study_instance_uid;
+  std::string modality;
+  std::string series_description;
+  std::string transfer_syntax_uid;
+  std::string transfer_syntax_name;
+  bool has_pixel_data = false;
+  int rows = 0;
+  int columns = 0;
+  int frames = 1;
+  int samples_per_pixel = 1;
+  int bits_allocated = 0;
+  int instance_number = 0;
+  bool has_position = false;            // Image Position/Orientation (Patient) present
+  Vec3 position_lps{0, 0, 0};
+  std::array<double, 6> orientation{1, 0, 0, 0, 1, 0};
+  double pixel_spacing_row_mm = 1.0;    // between rows (first value of Pixel Spacing)
+  double pixel_spacing_col_mm = 1.0;    // between columns
+  double slice_thickness_mm = 0.0;
+};
+
+struct DicomSeriesSummary {
+  std::string series_instance_uid;
+  std::string modality;
+  std::string description;
+  std::vector<DicomFileInfo> files;     // image-bearing files only, unordered
+};
+
+// Reads the header of one file. kInvalidData if it is not DICOM or is truncated in the header.
+[[nodiscard]] Result<DicomFileInfo> scan_dicom_file(const std::filesystem::path& path);
+
+// Scans a folder (recursively) and groups image files by Series Instance UID. Files that are
+// not DICOM, or DICOM without pixel data (SR, RT plan, DICOMDIR), are listed in `skipped`
+// with the reason.
+struct DicomFolderScan {
+  std::vector<DicomSeriesSummary> series;
+  std::vector<std::pair<std::filesystem::path, std::string>> skipped;
+};
+[[nodiscard]] Result<DicomFolderScan> scan_dicom_folder(const std::filesystem::path& folder);
+
+// One file: a 2-D image (1 frame), a 3-D volume (multi-frame with per-frame positions, e.g.
+// enhanced CT/MR), or a frame stack (multi-frame without spatial positions, e.g. ultrasound
+// cine: frames along k, Metadata records it).
+[[nodiscard]] Result<Image> read_dicom_file(const std::filesystem::path& path, const ReadOptions& options = {});
+
+// A series from its files (any order). One file → read_dicom_file.
+[[nodiscard]] Result<Image> read_dicom_series(const std::vector<std::filesystem::path>& files,
+                                              const ReadOptions& options = {});
+
+// A folder: picks the series (options.series_uid, or the only one; several → kInvalidArgument
+// listing the UIDs), then read_dicom_series.
+[[nodiscard]] Result<Image> read_dicom_folder(const std::filesystem::path& folder, const ReadOptions& options = {});
+
+}  // namespace lucent::io
