@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   app::add_convert_command(app, run);
   app::add_survey_command(app, run);
   app::add_errors_command(app, run);
+  app::add_deid_command(app, run);
 
   try {
     app.parse(argc, argv);
