@@ -30,7 +30,11 @@ integration: build
 	cd $(BUILD) && ctest --output-on-failure -L integration
 
 bench: build
+	bash scripts/setup.sh --bench
 	bash bench/run_load_bench.sh
+
+fuzz:
+	bash tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

@@ -10,10 +10,19 @@ PACKAGES=(
   libinsighttoolkit5-dev
   libopenjp2-7-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev
+  libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  dcm2niix python3-pydicom python3-numpy python3-nibabel
+  dcm2niix dicom3tools python3-pydicom python3-numpy python3-nibabel
 )
+# Peers used only by the benchmarks (`make bench`): `scripts/setup.sh --bench`.
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(libgdcm-tools orthanc hyperfine time bc)
+fi
+# The libFuzzer build (`make fuzz`): clang 16 is the first Debian clang whose concepts level
+# enables libstdc++'s std::expected.
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang-16 libclang-rt-16-dev libfuzzer-16-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
