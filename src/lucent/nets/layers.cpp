@@ -1,0 +1,84 @@
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "lucent/nets/internal/layers.h"
+
+namespace lucent::nets::internal {
+namespace nn = torch::nn;
+
+nn::AnyModule conv(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias) {
+  if (dims == 3) return nn::AnyModule(nn::Conv3d(nn::Conv3dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
+  return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
+}
+
+nn::AnyModule batch_norm(int dims, int64_t channels) {
+  if (dims == 3) return nn::AnyModule(nn::BatchNorm3d(channels));
+  return nn::AnyModule(nn::BatchNorm2d(channels));
+}
+
+nn::AnyModule max_pool(int dims, int64_t kernel, int64_t stride, int64_t padding) {
+  if (dims == 3) return nn::AnyModule(nn::MaxPool3d(nn::MaxPool3dOptions(kernel).stride(stride).padding(padding)));
+  return nn::AnyModule(nn::MaxPool2d(nn::MaxPool2dOptions(kernel).stride(stride).padding(padding)));
+}
+
+nn::AnyModule avg_pool(int dims, int64_t kernel, int64_t stride) {
+  if (dims == 3) return nn::AnyModule(nn::AvgPool3d(nn::AvgPool3dOptions(kernel).stride(stride)));
+  return nn::AnyModule(nn::AvgPool2d(nn::AvgPool2dOptions(kernel).stride(stride)));
+}
+
+nn::AnyModule relu() { return nn::AnyModule(nn::ReLU(nn::ReLUOptions(true))); }
+
+Result<int64_t> OptionReader::integer(const std::string& key, int64_t fallback) {
+  used_.push_back(key);
+  auto it = options_.find(key);
+  if (it == options_.end()) return fallback;
+  try {
+    std::size_t pos = 0;
+    const int64_t v = std::stoll(it->second, &pos);
+    if (pos == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return fail(ErrorCode::kInvalidArgument,
+              "net " + net_ + ": option " + key + " must be an integer, got '" + it->second + "'");
+}
+
+Result<double> OptionReader::number(const std::string& key, double fallback) {
+  used_.push_back(key);
+  auto it = options_.find(key);
+  if (it == options_.end()) return fallback;
+  try {
+    std::size_t pos = 0;
+    const double v = std::stod(it->second, &pos);
+    if (pos == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return fail(ErrorCode::kInvalidArgument,
+              "net " + net_ + ": option " + key + " must be a number, got '" + it->second + "'");
+}
+
+Result<std::string> OptionReader::choice(const std::string& key, const std::string& fallback,
+                                         const std::vector<std::string>& allowed) {
+  used_.push_back(key);
+  auto it = options_.find(key);
+  if (it == options_.end()) return fallback;
+  if (std::find(allowed.begin(), allowed.end(), it->second) != allowed.end()) return it->second;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  return fail(ErrorCode::kInvalidArgument,
+              "net " + net_ + ": option " + key + " is '" + it->second + "', expected one of: " + list);
+}
+
+Status OptionReader::check_all_used() const {
+  for (const auto& [key, value] : options_) {
+    if (std::find(used_.begin(), used_.end(), key) == used_.end()) {
+      std::string list;
+      for (const auto& u : used_) list += (list.empty() ? "" : ", ") + u;
+      return fail(ErrorCode::kInvalidArgument,
+                  "net " + net_ + ": unknown option '" + key + "'; known options: " + list);
+    }
+  }
+  return ok();
+}
+
+}  // namespace lucent::nets::internal
