@@ -11,6 +11,30 @@
 // Geometry is LPS as DICOM defines it. Errors as in image_io.h; an unsupported transfer
 // syntax reads "unsupported transfer syntax <name> (<uid>) in file <path>".
 // Thread-safety: free functions; safe concurrently.
+//
+// Decisions worth knowing:
+//  - Output dtype: uint8 for 8-bit data without rescale, 8-bit colour and 1-bit (SEG) data;
+//    int16 when slope is 1 and the intercept an integer and the rescaled range fits, else
+//    int32 (int64 only for full-range 32-bit unsigned data); float32 for any other rescale
+//    and for Float/Double Float Pixel Data. 16-bit palette LUTs give int32 RGB.
+//  - Enhanced multi-frame files whose frames repeat the same positions (several stacks:
+//    temporal positions, echoes, magnitude + phase/B0 maps, SEG segments) are NOT mixed: when
+//    every position holds the same number R of frames, the volume is built from the first
+//    frame (lowest frame number) at each position and a warning says "P positions x R frames";
+//    uneven repeats are kInconsistentSeries.
+//  - Classic multi-frame files without per-frame positions (ultrasound cine, secondary
+//    capture) become a frame stack along k with spacing 1 mm and a logged warning; RT Dose
+//    frames are placed by Grid Frame Offset Vector (3004,000C).
+//  - A series of several multi-frame files is combined only when all its frames carry
+//    distinct positions; files that repeat the same positions (e.g. one volume per time
+//    point, as Siemens XA enhanced fMRI) are kInconsistentSeries: read them one at a time.
+//  - Missing Image Position/Orientation on a single file: identity direction, origin 0,
+//    logged as a warning. A series needs positions to be ordered (kInconsistentSeries).
+//  - Series tolerances: orientation cosines 1e-4; duplicate positions closer than 0.01 mm;
+//    spacing within max(1e-3 x spacing, 1e-3 mm); gantry tilt when the slice progression
+//    leaves the normal by more than 1e-4 rad; thickness differs by more than 1e-3 relative.
+//  - Unsupported: HTJ2K and other transfer syntaxes without a codec, subsampled JPEG 2000
+//    components, segmented palette LUTs, YBR_PARTIAL_*, Samples per Pixel other than 1 or 3.
 #pragma once
 
 #include <filesystem>
@@ -48,6 +72,13 @@ struct DicomFileInfo {
   double pixel_spacing_row_mm = 1.0;    // between rows (first value of Pixel Spacing)
   double pixel_spacing_col_mm = 1.0;    // between columns
   double slice_thickness_mm = 0.0;
+  // Added with the implementation (pixel module and value transform of the first frame).
+  int bits_stored = 0;
+  int pixel_representation = 0;
+  std::string photometric_interpretation;
+  double spacing_between_slices_mm = 0.0;  // (0018,0088), 0 when absent
+  double rescale_slope = 1.0;
+  double rescale_intercept = 0.0;
 };
 
 struct DicomSeriesSummary {
