@@ -21,12 +21,11 @@
 #include <vector>
 
 #include "lucent/core/error.h"
+#include "lucent/core/task.h"
 
 namespace lucent::metrics {
 
-enum class Task { kBinary, kMulticlass, kOrdinal, kMultilabel };
-[[nodiscard]] Result<Task> parse_task(const std::string& name);
-[[nodiscard]] std::string task_name(Task task);
+using lucent::Task;
 
 // AUC of scores for a binary truth vector (1 = positive).
 [[nodiscard]] Result<double> binary_auc(const std::vector<double>& scores, const std::vector<int>& truth);
