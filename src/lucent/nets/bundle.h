@@ -1,0 +1,61 @@
+// Model bundle: everything needed to run a trained model exactly as it was trained.
+//
+//   bundle/
+//     weights.safetensors   parameters and buffers as tensors (no pickles, no code)
+//     bundle.json           architecture (name, dims, channels, outputs, options), the declared
+//                           preprocessing pipeline, input size, task, label names, calibration
+//                           temperature, training metadata (seed, data SHA-256s, config,
+//                           versions, date) and headline metrics
+//     model_card.md         intended use, data, metrics — for people
+//     SHA256SUMS            SHA-256 of each file above; the bundle's id is the SHA-256 of this
+//
+//   auto st = save_bundle("run/bundle", *net, manifest);
+//   auto b = load_bundle("run/bundle", registry);   // verifies every hash first
+//
+// Saving writes into a temporary sibling folder and renames it into place (never half a
+// bundle). Loading refuses a bundle whose files do not match SHA256SUMS (kPermissionDenied,
+// naming the file), whose weights do not fit the architecture (kInvalidData, naming the
+// tensor), or whose bundle.json is malformed (kInvalidData). Thread-safety: free functions.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lucent/core/error.h"
+#include "lucent/nets/net.h"
+
+namespace lucent::nets {
+
+struct BundleManifest {
+  NetSpec architecture;
+  nlohmann::json preprocess = nlohmann::json::array();  // transforms pipeline declaration
+  std::vector<int64_t> input_size;                       // spatial size the net was trained on
+  std::string task;                                      // binary | multiclass | ordinal | multilabel
+  std::vector<std::string> labels;                       // one name per output
+  double temperature = 1.0;                              // logits are divided by it
+  nlohmann::json training = nlohmann::json::object();
+  nlohmann::json metrics = nlohmann::json::object();
+  std::string model_card;                                // Markdown; generated when empty
+};
+
+[[nodiscard]] nlohmann::json to_json(const BundleManifest& m);
+[[nodiscard]] Result<BundleManifest> manifest_from_json(const nlohmann::json& j);
+
+[[nodiscard]] Status save_bundle(const std::filesystem::path& dir, Net& net, const BundleManifest& manifest);
+
+struct LoadedBundle {
+  std::shared_ptr<Net> net;   // in eval mode, on CPU
+  BundleManifest manifest;
+  std::string sha256;         // of SHA256SUMS
+};
+[[nodiscard]] Result<LoadedBundle> load_bundle(const std::filesystem::path& dir, const NetRegistry& registry);
+
+// Parameters and buffers by name (what weights.safetensors holds), and the reverse.
+[[nodiscard]] std::vector<std::pair<std::string, at::Tensor>> state_tensors(Net& net);
+[[nodiscard]] Status load_state_tensors(Net& net, const std::map<std::string, at::Tensor>& tensors,
+                                        const std::string& source);
+
+}  // namespace lucent::nets
