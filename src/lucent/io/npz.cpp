@@ -417,7 +417,9 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
+namespace {
+
+Result<at::Tensor> parse_npy_impl(std::string_view bytes, const std::string& name) {
   static constexpr std::string_view kMagic("\x93NUMPY", 6);
   if (bytes.size() < 10 || bytes.substr(0, 6) != kMagic)
     return fail(ErrorCode::kInvalidData, "array '" + name + "' is not a .npy file (missing the \\x93NUMPY magic)");
@@ -443,6 +445,9 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
   auto dtype = parse_descr(header->descr, name);
   if (!dtype) return std::unexpected(dtype.error());
 
+  if (header->shape.size() > 32)
+    return fail(ErrorCode::kUnsupported, "array '" + name + "' has " + std::to_string(header->shape.size()) +
+                                             " dimensions; Lucent reads up to 32");
   uint64_t count = 1;
   for (const int64_t d : header->shape) {
     if (d < 0 || __builtin_mul_overflow(count, static_cast<uint64_t>(d), &count))
@@ -482,6 +487,18 @@ Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
     default: break;
   }
   return t;
+}
+
+}  // namespace
+
+Result<at::Tensor> parse_npy(std::string_view bytes, const std::string& name) {
+  try {
+    return parse_npy_impl(bytes, name);
+  } catch (const std::bad_alloc&) {
+    return fail(ErrorCode::kResourceExhausted, "out of memory while reading array '" + name + "'");
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInternal, "reading array '" + name + "': " + e.what());
+  }
 }
 
 Result<std::map<std::string, at::Tensor>> read_npz(const fs::path& path) {
