@@ -483,18 +483,20 @@ OutputPlan plan_output(const std::vector<const ParsedHeader*>& headers) {
   hi += imax;
   if (!any_rescale && L.bits_stored <= 8 && !L.pixel_representation) plan.dtype = at::kByte;
   else if (lo >= -32768 && hi <= 32767) plan.dtype = at::kShort;
-  else if (lo >= -2147483648.0 && hi <= 2147483647.0) plan.dtype = at::kInt;
-  else plan.dtype = at::kLong;
+  else if (lo >= -2147483648.0 && hi <= 2147483647.0) plan.dtype = at::kShort, plan.fallback = at::kInt;
+  else plan.dtype = at::kShort, plan.fallback = at::kLong;
   return plan;
 }
 
 namespace {
 
-// Writes one planar (C, Y, X) double frame into slab `slab` of `out` (C, Z, Y, X).
+// Writes one planar (C, Y, X) double frame into slab `slab` of `out` (C, Z, Y, X); returns
+// true when an integer value had to be clamped.
 template <typename T>
-void write_frame(const std::vector<double>& v, int channels, int64_t plane, at::Tensor& out, int64_t slab) {
+bool write_frame(const std::vector<double>& v, int channels, int64_t plane, at::Tensor& out, int64_t slab) {
   T* base = out.data_ptr<T>();
   const int64_t z = out.size(1);
+  bool clamped = false;
   for (int c = 0; c < channels; ++c) {
     T* dst = base + (static_cast<int64_t>(c) * z + slab) * plane;
     const double* src = v.data() + c * plane;
@@ -505,21 +507,25 @@ void write_frame(const std::vector<double>& v, int channels, int64_t plane, at::
       constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
       for (int64_t i = 0; i < plane; ++i) {
         double x = std::nearbyint(src[i]);
-        x = x < lo ? lo : (x > hi ? hi : x);
+        if (x < lo || x > hi) {
+          clamped = true;
+          x = x < lo ? lo : hi;
+        }
         dst[i] = static_cast<T>(x);
       }
     }
   }
+  return clamped;
 }
 
-void write_any(const std::vector<double>& v, int channels, int64_t plane, at::Tensor& out, int64_t slab) {
+bool write_any(const std::vector<double>& v, int channels, int64_t plane, at::Tensor& out, int64_t slab) {
   switch (out.scalar_type()) {
-    case at::kByte: write_frame<uint8_t>(v, channels, plane, out, slab); break;
-    case at::kShort: write_frame<int16_t>(v, channels, plane, out, slab); break;
-    case at::kInt: write_frame<int32_t>(v, channels, plane, out, slab); break;
-    case at::kLong: write_frame<int64_t>(v, channels, plane, out, slab); break;
-    case at::kDouble: write_frame<double>(v, channels, plane, out, slab); break;
-    default: write_frame<float>(v, channels, plane, out, slab); break;
+    case at::kByte: return write_frame<uint8_t>(v, channels, plane, out, slab);
+    case at::kShort: return write_frame<int16_t>(v, channels, plane, out, slab);
+    case at::kInt: return write_frame<int32_t>(v, channels, plane, out, slab);
+    case at::kLong: return write_frame<int64_t>(v, channels, plane, out, slab);
+    case at::kDouble: return write_frame<double>(v, channels, plane, out, slab);
+    default: return write_frame<float>(v, channels, plane, out, slab);
   }
 }
 
@@ -637,6 +643,66 @@ void extract_native(const PixelLayout& L, const NativeSource& src, int64_t frame
   }
 }
 
+
+// Fast path for the common case: one native little-endian grey sample per pixel (8/16/32 bits),
+// MONOCHROME1/2, straight into the typed output slab. Returns true when a value was clamped.
+template <typename R, typename Out>
+bool fast_mono_typed(const uint8_t* base, const StoredCodec& c, bool mono1, int64_t inv_k, double slope, double icpt,
+                     int64_t plane, Out* dst) {
+  const bool int_path = !std::is_floating_point_v<Out> && slope == 1.0 && icpt == std::floor(icpt);
+  const int64_t iicpt = int_path ? static_cast<int64_t>(icpt) : 0;
+  bool clamped = false;
+  for (int64_t i = 0; i < plane; ++i) {
+    R r;
+    std::memcpy(&r, base + i * sizeof(R), sizeof(R));
+    uint32_t u = (static_cast<uint32_t>(r) >> c.shift) & c.mask;
+    int64_t v = static_cast<int64_t>(u);
+    if (c.is_signed && ((u >> (c.bits - 1)) & 1u)) v -= (int64_t{1} << c.bits);
+    if (mono1) v = inv_k - v;
+    if constexpr (std::is_floating_point_v<Out>) {
+      dst[i] = static_cast<Out>(static_cast<double>(v) * slope + icpt);
+    } else {
+      int64_t o;
+      if (int_path) {
+        o = v + iicpt;
+      } else {
+        o = static_cast<int64_t>(std::nearbyint(static_cast<double>(v) * slope + icpt));
+      }
+      constexpr int64_t lo = static_cast<int64_t>(std::numeric_limits<Out>::lowest());
+      constexpr int64_t hi = static_cast<int64_t>(std::numeric_limits<Out>::max());
+      if (o < lo || o > hi) {
+        clamped = true;
+        o = o < lo ? lo : hi;
+      }
+      dst[i] = static_cast<Out>(o);
+    }
+  }
+  return clamped;
+}
+
+template <typename Out>
+bool fast_mono(const uint8_t* base, int bytes, const StoredCodec& c, bool mono1, int64_t inv_k, double slope,
+               double icpt, int64_t plane, Out* dst) {
+  switch (bytes) {
+    case 1: return fast_mono_typed<uint8_t, Out>(base, c, mono1, inv_k, slope, icpt, plane, dst);
+    case 2: return fast_mono_typed<uint16_t, Out>(base, c, mono1, inv_k, slope, icpt, plane, dst);
+    default: return fast_mono_typed<uint32_t, Out>(base, c, mono1, inv_k, slope, icpt, plane, dst);
+  }
+}
+
+bool fast_mono_any(const uint8_t* base, int bytes, const StoredCodec& c, bool mono1, int64_t inv_k, double slope,
+                   double icpt, int64_t plane, at::Tensor& out, int64_t slab) {
+  const int64_t off = slab * plane;  // channel 0
+  switch (out.scalar_type()) {
+    case at::kByte: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<uint8_t>() + off);
+    case at::kShort: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<int16_t>() + off);
+    case at::kInt: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<int32_t>() + off);
+    case at::kLong: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<int64_t>() + off);
+    case at::kDouble: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<double>() + off);
+    default: return fast_mono(base, bytes, c, mono1, inv_k, slope, icpt, plane, out.data_ptr<float>() + off);
+  }
+}
+
 void ybr_to_rgb(std::vector<double>& v, int64_t plane, int bits) {
   const double half = std::ldexp(1.0, bits - 1);
   const double maxv = std::ldexp(1.0, bits) - 1;
@@ -689,8 +755,15 @@ Result<Palette> read_palette(DcmDataset* ds, const PixelLayout& L, const std::st
     const Uint32 len = el->getLength();
     pal.lut[c].resize(entries);
     if (d2 == 8 && len == entries) {
+      // 8-bit entries packed two per OW word (little-endian byte order on this host).
       Uint8* b = nullptr;
-      if (el->getUint8Array(b).bad() || !b) return fail(ErrorCode::kInvalidData, path + ": cannot read palette LUT data");
+      Uint16* w = nullptr;
+      if (el->getUint8Array(b).bad() || !b) {
+        if (el->getUint16Array(w).bad() || !w)
+          return fail(ErrorCode::kInvalidData, path + ": cannot read palette LUT data " +
+                                                   std::string(kData[c].toString().c_str()));
+        b = reinterpret_cast<Uint8*>(w);
+      }
       for (std::size_t i = 0; i < entries; ++i) pal.lut[c][i] = b[i];
     } else {
       Uint16* w = nullptr;
@@ -868,7 +941,7 @@ Status inflate_frame(const uint8_t* d, std::size_t n, std::size_t expected, std:
 }  // namespace
 
 Status decode_into(const fs::path& path, const ParsedHeader& header, const std::vector<FrameTarget>& targets,
-                   at::Tensor& out) {
+                   at::Tensor& out, std::atomic<bool>* overflow) {
   register_codecs_once();
   const std::string p = path.string();
   try {
@@ -904,7 +977,7 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
                                                         " channel(s) but the volume has " + std::to_string(out_channels));
       if (channels == 1 && L.bits_allocated != 1 && (t.slope != 1.0 || t.intercept != 0.0))
         for (int64_t i = 0; i < plane; ++i) buf[i] = buf[i] * t.slope + t.intercept;
-      write_any(buf, channels, plane, out, t.slab);
+      if (write_any(buf, channels, plane, out, t.slab) && overflow) overflow->store(true);
       return ok();
     };
 
@@ -1059,6 +1132,21 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
     }
     src.length = length;
     if (auto st = check_native_length(L, src, p); !st) return st;
+    const bool fast = L.spp == 1 && L.bits_allocated >= 8 && out_channels == 1 && !src.subsampled_422 &&
+                      (photometric == "MONOCHROME1" || photometric == "MONOCHROME2");
+    if (fast) {
+      const StoredCodec c = make_codec(L);
+      const int64_t smin = c.is_signed ? -(int64_t{1} << (c.bits - 1)) : 0;
+      const int64_t smax = c.is_signed ? (int64_t{1} << (c.bits - 1)) - 1 : (int64_t{1} << c.bits) - 1;
+      const std::size_t fb = native_frame_bytes(L, false);
+      for (const auto& t : targets) {
+        if (fast_mono_any(src.bytes + fb * t.frame, L.bits_allocated / 8, c, photometric == "MONOCHROME1", smin + smax,
+                          t.slope, t.intercept, plane, out, t.slab) &&
+            overflow)
+          overflow->store(true);
+      }
+      return ok();
+    }
     for (const auto& t : targets) {
       extract_native(L, src, t.frame, v);
       if (auto st = finish(v, t, palette); !st) return st;

@@ -57,13 +57,13 @@ Vec3 col_dir(const FramePlane& p) { return normalized({p.orientation[3], p.orien
 
 // Runs decode jobs (one per file) in parallel; returns the first error in file order.
 Status run_decodes(const std::vector<ParsedHeader>& headers, const std::vector<std::vector<FrameTarget>>& jobs,
-                   at::Tensor& out) {
+                   at::Tensor& out, std::atomic<bool>* overflow) {
   std::vector<std::optional<Error>> errors(jobs.size());
   at::parallel_for(0, static_cast<int64_t>(jobs.size()), 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       if (jobs[i].empty()) continue;
       try {
-        auto st = internal::decode_into(headers[i].info.path, headers[i], jobs[i], out);
+        auto st = internal::decode_into(headers[i].info.path, headers[i], jobs[i], out, overflow);
         if (!st) errors[i] = st.error();
       } catch (...) {
         errors[i] = Error(ErrorCode::kInternal, headers[i].info.path.string() + ": unexpected exception while decoding");
@@ -281,7 +281,15 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     const Slice& s = duplicates[j].second;
     jobs[s.header].push_back({s.frame, nz + static_cast<int64_t>(j), s.plane.slope, s.plane.intercept});
   }
-  if (auto st = run_decodes(headers, jobs, out); !st) return std::unexpected(st.error().with_context(label));
+  std::atomic<bool> overflow{false};
+  if (auto st = run_decodes(headers, jobs, out, &overflow); !st) return std::unexpected(st.error().with_context(label));
+  if (overflow && plan.fallback != at::ScalarType::Undefined) {
+    // Values beyond int16: decode again into the wider type (rare; the header range allowed it).
+    log_debug(label + ": values exceed int16; decoding again as " + std::string(c10::toString(plan.fallback)));
+    out = at::Tensor();  // release the int16 attempt first
+    out = at::empty({plan.channels, nz + nextra, ny, nx}, at::TensorOptions().dtype(plan.fallback));
+    if (auto st = run_decodes(headers, jobs, out, nullptr); !st) return std::unexpected(st.error().with_context(label));
+  }
 
   // Repairs, each logged.
   for (std::size_t j = 0; j < duplicates.size(); ++j) {
@@ -404,7 +412,13 @@ Result<Image> read_single(const ParsedHeader& h0, const ReadOptions& opt) {
   }
   std::vector<FrameTarget> targets;
   for (int64_t f = 0; f < L.frames; ++f) targets.push_back({f, f, h.frames[f].slope, h.frames[f].intercept});
-  if (auto st = internal::decode_into(h.info.path, h, targets, out); !st) return std::unexpected(st.error());
+  std::atomic<bool> overflow{false};
+  if (auto st = internal::decode_into(h.info.path, h, targets, out, &overflow); !st) return std::unexpected(st.error());
+  if (overflow && plan.fallback != at::ScalarType::Undefined) {
+    out = at::Tensor();
+    out = at::empty({plan.channels, L.frames, L.rows, L.cols}, at::TensorOptions().dtype(plan.fallback));
+    if (auto st = internal::decode_into(h.info.path, h, targets, out, nullptr); !st) return std::unexpected(st.error());
+  }
   Image img;
   img.meta = h.meta;
   Geometry& g = img.geometry;

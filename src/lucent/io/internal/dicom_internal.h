@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -71,6 +72,10 @@ struct ParsedHeader {
 struct OutputPlan {
   int channels = 1;
   at::ScalarType dtype = at::kFloat;
+  // When the header range does not fit int16 but the data usually do (e.g. unsigned 16-bit CT
+  // with intercept -1024), decode optimistically into int16 and redo it as `fallback` only if
+  // a value overflows. kUndefined = no fallback.
+  at::ScalarType fallback = at::ScalarType::Undefined;
 };
 [[nodiscard]] OutputPlan plan_output(const std::vector<const ParsedHeader*>& headers);
 
@@ -82,8 +87,10 @@ struct FrameTarget {
   double slope = 1.0;
   double intercept = 0.0;
 };
+// `overflow` (optional) is set when an integer output value had to be clamped.
 [[nodiscard]] Status decode_into(const std::filesystem::path& path, const ParsedHeader& header,
-                                 const std::vector<FrameTarget>& targets, at::Tensor& out);
+                                 const std::vector<FrameTarget>& targets, at::Tensor& out,
+                                 std::atomic<bool>* overflow = nullptr);
 
 // Checks the pixel module for impossible values; message names the file and tag.
 [[nodiscard]] Status validate_layout(const ParsedHeader& header);
