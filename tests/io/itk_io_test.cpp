@@ -365,6 +365,21 @@ TEST(ItkNrrd, MultiChannelFloatRoundTripsChannelsFirst) {
   }
 }
 
+TEST(ItkNifti, RgbUint8RoundTripsInEveryVolumeFormat) {
+  Image img;
+  img.geometry = oblique_geometry();
+  img.data = at::arange(3 * 2 * 4 * 5, at::kInt).remainder(251).to(at::kByte).reshape({3, 2, 4, 5});
+  TempDir tmp;
+  for (const char* name : {"rgb.nii.gz", "rgb.nrrd", "rgb.mha"}) {
+    ASSERT_TRUE(write_image(img, tmp / name)) << name;
+    auto back = read_image(tmp / name);
+    ASSERT_TRUE(back) << name << ": " << back.error().to_string();
+    EXPECT_EQ(back->data.scalar_type(), at::kByte) << name;
+    EXPECT_TRUE(at::equal(back->data, img.data)) << name;
+    EXPECT_TRUE(back->geometry.is_close(img.geometry, 1e-4, 1e-5)) << name;
+  }
+}
+
 TEST(ItkNifti, BoolAndInt64AreStoredAsIntegers) {
   TempDir tmp;
   Image mask;
