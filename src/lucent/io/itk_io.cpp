@@ -24,9 +24,18 @@
 //   → float32, float64 → float64.
 //   PNG takes uint8/bool as 8-bit and other integer tensors with values in 0..65535 as 16-bit;
 //   float tensors and negative values are refused (normalise to uint8 first, or write .tif/.nii.gz).
-//   TIFF additionally takes int16 and float32 (float64 is stored as float32).
+//   TIFF takes uint8/bool, int16 and float (float64 is stored as float32); other integers as
+//   uint16 (values 0..65535) or int16 (values -32768..32767), refused otherwise.
 // Channels: 1 → scalar; 3 and 4 of uint8 (or any type in PNG/TIFF) → RGB / RGBA; otherwise a
 // vector pixel.
+//
+// Errors: a file routed here by its content or extension that no ITK reader accepts is
+// kInvalidData (a damaged header, e.g. a NIfTI with a wrong sizeof_hdr), as is any ITK
+// exception while reading; kUnsupported is for valid files Lucent does not handle (4-D, odd
+// pixel types). Some readers accept truncated files silently (the NIfTI library zero-fills
+// missing voxels, MetaIO only warns, libjpeg fills with grey): NIfTI, MetaImage and JPEG files
+// are checked for completeness here first. Write errors name the destination, not the
+// temporary sibling write_image passes in.
 #include "lucent/io/internal/itk_io.h"
 
 #include <ATen/ATen.h>
