@@ -165,6 +165,38 @@ TEST(Affine, HalfTurnOfASquareImageIsAPointReflection) {
   EXPECT_NEAR(w.sum().item<double>(), 25.0, 1.0);
 }
 
+TEST(Affine, ScaleAboveOneEnlargesTheContent) {
+  auto x = at::zeros({1, 1, 32, 32});
+  x.narrow(2, 12, 8).narrow(3, 12, 8).fill_(1);
+  auto out = run({{"name", "affine"}, {"scale", {2, 2}}}, {x, x.to(at::kLong)});
+  EXPECT_NEAR(out.images.sum().item<double>(), 256.0, 8.0);
+  EXPECT_EQ(out.masks.sum().item<int64_t>(), 256);
+  auto vol = at::zeros({1, 1, 16, 16, 16});
+  vol.narrow(2, 6, 4).narrow(3, 6, 4).narrow(4, 6, 4).fill_(1);
+  EXPECT_NEAR(run({{"name", "affine"}, {"scale", {0.5, 0.5}}}, {vol, {}}).images.sum().item<double>(), 8.0, 1.0);
+}
+
+TEST(GaussianBlur, ImpulseResponseIsTheNormalisedGaussian) {
+  auto x = at::zeros({1, 1, 9, 9});
+  x[0][0][4][4] = 1;
+  auto out = run({{"name", "gaussian_blur"}, {"sigma", {1, 1}}}, {x, {}}).images[0][0];
+  auto t = at::arange(-4, 5, at::kDouble);
+  auto g = at::exp(-0.5 * t * t);
+  g = g / at::exp(-0.5 * at::arange(-3, 4, at::kDouble).square()).sum();  // radius 3 sigma
+  g.narrow(0, 0, 1).zero_();
+  g.narrow(0, 8, 1).zero_();
+  expect_near(out.to(at::kDouble), at::outer(g, g), 1e-6);
+  // Per-sample sigmas: every impulse response keeps unit mass and is symmetric.
+  auto many = at::zeros({5, 2, 17, 17, 17});
+  many.select(2, 8).select(2, 8).select(2, 8).fill_(1);
+  auto blurred = run({{"name", "gaussian_blur"}, {"sigma", {0.3, 2.0}}}, {many, {}}).images;
+  expect_near(blurred.sum({2, 3, 4}), at::ones({5, 2}), 1e-4);
+  expect_near(blurred, blurred.flip({2}), 1e-6);
+  expect_near(blurred, blurred.transpose(3, 4), 1e-6);
+  EXPECT_GT((blurred.select(1, 0).amax({1, 2, 3}).max() - blurred.select(1, 0).amax({1, 2, 3}).min()).item<double>(), 1e-3)
+      << "samples should get different sigmas";
+}
+
 TEST(Elastic, ZeroDisplacementIsTheIdentity) {
   Batch b{at::rand({2, 1, 12, 12}), {}};
   auto out = run({{"name", "elastic"}, {"alpha", 0}, {"sigma", 3}}, b);
@@ -188,6 +220,17 @@ TEST(Resize, ConstantImageStaysConstant) {
     auto v = run({{"name", "resize"}, {"size", {3, 20, 5}}, {"mode", mode}}, {at::full({1, 1, 6, 10, 10}, -2.f), {}});
     expect_near(v.images, at::full({1, 1, 3, 20, 5}, -2.f), 1e-5);
   }
+}
+
+TEST(Resize, NearestPicksTheVoxelWhoseCentreIsNearest) {
+  auto x = at::tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).reshape({1, 1, 1, 6});
+  // 6 -> 3: output centres at input coordinates 1, 3, 5 (in half-voxel units) -> voxels 1, 3, 5.
+  auto down = run({{"name", "resize"}, {"size", {1, 3}}, {"mode", "nearest"}}, {x, x.to(at::kLong)});
+  expect_near(down.images, at::tensor({2.f, 4.f, 6.f}).reshape({1, 1, 1, 3}), 0);
+  EXPECT_TRUE(at::equal(down.masks, at::tensor({2, 4, 6}, at::kLong).reshape({1, 1, 1, 3})));
+  auto linear = run({{"name", "resize"}, {"size", {1, 3}}}, {x, x.to(at::kLong)});
+  expect_near(linear.images, at::tensor({1.5f, 3.5f, 5.5f}).reshape({1, 1, 1, 3}), 1e-6);
+  EXPECT_TRUE(at::equal(linear.masks, down.masks)) << "masks always resize with nearest";
 }
 
 TEST(PadCrop, CentersPadsWithZerosAndCrops) {

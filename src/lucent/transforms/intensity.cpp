@@ -1,6 +1,7 @@
 // Intensity transforms: change voxel values, never the grid; masks are left untouched.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,9 @@ class ScaleIntensity final : public TransformBase {
  protected:
   Status run(Batch& b, Rng&) const override {
     const double slope = (out_max_ - out_min_) / (in_max_ - in_min_);
-    auto y = (b.images - in_min_) * slope + out_min_;
-    if (clip_) y = y.clamp(std::min(out_min_, out_max_), std::max(out_min_, out_max_));
+    // One output allocation: y = x * slope + (out_min - in_min * slope).
+    auto y = b.images.mul(slope).add_(out_min_ - in_min_ * slope);
+    if (clip_) y.clamp_(std::min(out_min_, out_max_), std::max(out_min_, out_max_));
     b.images = y;
     return ok();
   }
@@ -58,7 +60,7 @@ class Normalize final : public TransformBase {
       shape[1] = static_cast<int64_t>(v.size());
       return at::tensor(v, at::kDouble).to(at::kFloat).reshape(shape);
     };
-    b.images = (b.images - channel(mean_)) / channel(std_);
+    b.images = b.images.sub(channel(mean_)).div_(channel(std_));
     return ok();
   }
 
@@ -75,22 +77,25 @@ class ZScore final : public TransformBase {
   Status run(Batch& b, Rng&) const override {
     const auto& x = b.images;
     const int64_t n = x.size(0);
-    auto xr = x.reshape({n, per_channel_ ? x.size(1) : 1, -1}).to(at::kDouble);
+    auto xr = x.reshape({n, per_channel_ ? x.size(1) : 1, -1});
+    // Statistics accumulate in double; the image itself stays float32.
     at::Tensor y;
     if (nonzero_) {
-      auto m = (xr != 0).to(at::kDouble);
-      auto count = m.sum(-1, true).clamp_min(1.0);
-      auto mean = (xr * m).sum(-1, true) / count;
-      auto sd = (((xr - mean).pow(2) * m).sum(-1, true) / count).sqrt();
+      auto m = xr != 0;
+      auto count = m.sum(-1, true, at::kDouble).clamp_min(1.0);
+      auto mean = xr.sum(-1, true, at::kDouble) / count;  // zeros add nothing
+      auto centred = at::where(m, xr - mean.to(at::kFloat), at::zeros({}, xr.options()));
+      auto sd = (centred.square().sum(-1, true, at::kDouble) / count).sqrt();
       sd = at::where(sd > 1e-8, sd, at::ones_like(sd));
-      y = at::where(m > 0, (xr - mean) / sd, xr);
+      y = centred.div_(sd.to(at::kFloat));
     } else {
-      auto mean = xr.mean(-1, true);
-      auto sd = (xr - mean).pow(2).mean(-1, true).sqrt();
+      auto mean = xr.mean(-1, true, at::kDouble).to(at::kFloat);
+      auto centred = xr - mean;
+      auto sd = centred.square().mean(-1, true, at::kDouble).sqrt();
       sd = at::where(sd > 1e-8, sd, at::ones_like(sd));
-      y = (xr - mean) / sd;
+      y = centred.div_(sd.to(at::kFloat));
     }
-    b.images = y.to(at::kFloat).reshape(x.sizes());
+    b.images = y.reshape(x.sizes());
     return ok();
   }
 
@@ -99,14 +104,22 @@ class ZScore final : public TransformBase {
 };
 
 // The q-th percentile (0..100) of each row of `flat` (n, m), linear interpolation like numpy.
+// One selection per percentile; the next order statistic comes from a cheap masked minimum.
 at::Tensor row_percentile(const at::Tensor& flat, double q) {
   const int64_t m = flat.size(1);
   const double pos = q / 100.0 * static_cast<double>(m - 1);
   const auto lo = static_cast<int64_t>(std::floor(pos));
   const double frac = pos - static_cast<double>(lo);
-  auto v = std::get<0>(at::kthvalue(flat, lo + 1, 1));
-  if (frac > 0 && lo + 1 < m) v = v + frac * (std::get<0>(at::kthvalue(flat, lo + 2, 1)) - v);
-  return v;
+  auto v = std::get<0>(at::kthvalue(flat, lo + 1, 1, true));  // (n, 1)
+  if (frac > 0 && lo + 1 < m) {
+    // The (lo+2)-th smallest is v itself when v occurs beyond rank lo+1, else the smallest
+    // value above v.
+    auto at_or_below = (flat <= v).sum(1, true);
+    auto above = at::where(flat > v, flat, at::full({}, std::numeric_limits<float>::infinity(), flat.options()));
+    auto next = at::where(at_or_below >= lo + 2, v, std::get<0>(above.min(1, true)));
+    v = v + frac * (next - v);
+  }
+  return v.squeeze(1);
 }
 
 class PercentileClip final : public TransformBase {
@@ -124,7 +137,7 @@ class PercentileClip final : public TransformBase {
     auto lo = row_percentile(flat, lower_).reshape(shape);
     auto hi = row_percentile(flat, upper_).reshape(shape);
     auto y = at::max(at::min(x, hi), lo);
-    if (rescale_) y = (y - lo) / (hi - lo).clamp_min(1e-12);
+    if (rescale_) y.sub_(lo).div_((hi - lo).clamp_min(1e-12));
     b.images = y;
     return ok();
   }
@@ -140,7 +153,7 @@ class Window final : public TransformBase {
 
  protected:
   Status run(Batch& b, Rng&) const override {
-    b.images = ((b.images - (center_ - width_ / 2)) / width_).clamp(0.0, 1.0);
+    b.images = b.images.sub(center_ - width_ / 2).div_(width_).clamp_(0.0, 1.0);
     return ok();
   }
 
@@ -257,12 +270,7 @@ class GaussianBlur final : public TransformBase {
     for (size_t i = 0; i < idx.size(); ++i)
       s.push_back(sigma_.second > sigma_.first ? rng.uniform(sigma_.first, sigma_.second) : sigma_.first);
     b.images = apply_to_samples(b.images, idx, [&](const at::Tensor& x) {
-      // One kernel per sample; a fixed sigma range blurs the whole selection in one call.
-      if (sigma_.first == sigma_.second) return gaussian_smooth(x, sigma_.first);
-      std::vector<at::Tensor> parts;
-      for (int64_t i = 0; i < x.size(0); ++i)
-        parts.push_back(gaussian_smooth(x.narrow(0, i, 1), s[static_cast<size_t>(i)]));
-      return at::cat(parts, 0);
+      return sigma_.first == sigma_.second ? gaussian_smooth(x, sigma_.first) : gaussian_smooth(x, s);
     });
     return ok();
   }

@@ -19,10 +19,13 @@ double draw(Rng& rng, double lo, double hi) { return hi > lo ? rng.uniform(lo, h
 
 std::string shape_of(const at::Tensor& t) { return c10::str(t.sizes()); }
 
+// Linear: align_corners=false. Nearest: the "exact" variant, which picks the input voxel whose
+// centre is nearest to the output voxel's centre (the same grid convention as linear), unlike
+// LibTorch's legacy nearest that is shifted by up to one voxel when downsampling.
 at::Tensor resize_tensor(const at::Tensor& x, const std::vector<int64_t>& size, bool linear) {
   const at::IntArrayRef out(size);
-  if (x.dim() == 4) return linear ? at::upsample_bilinear2d(x, out, false) : at::upsample_nearest2d(x, out);
-  return linear ? at::upsample_trilinear3d(x, out, false) : at::upsample_nearest3d(x, out);
+  if (x.dim() == 4) return linear ? at::upsample_bilinear2d(x, out, false) : at::_upsample_nearest_exact2d(x, out);
+  return linear ? at::upsample_trilinear3d(x, out, false) : at::_upsample_nearest_exact3d(x, out);
 }
 
 at::Tensor resize_mask(const at::Tensor& m, const std::vector<int64_t>& size) {

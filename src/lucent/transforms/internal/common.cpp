@@ -245,35 +245,54 @@ std::vector<int64_t> select_samples(Rng& rng, int64_t n, double p) {
   return idx;
 }
 
-at::Tensor gaussian_smooth(const at::Tensor& x, double sigma) {
-  if (sigma <= 0) return x;
+at::Tensor gaussian_smooth(const at::Tensor& x, double sigma) { return gaussian_smooth(x, std::vector<double>{sigma}); }
+
+at::Tensor gaussian_smooth(const at::Tensor& x, const std::vector<double>& sigmas) {
+  const double largest = *std::max_element(sigmas.begin(), sigmas.end());
+  if (largest <= 0) return x;
   const int64_t spatial = x.dim() - 2;
-  const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3.0 * sigma)));
+  const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3.0 * largest)));
+  // One normalised kernel row per sigma, all truncated at the largest radius; sigma <= 0 is
+  // the identity (a unit impulse).
   auto t = at::arange(-radius, radius + 1, at::TensorOptions().dtype(at::kDouble));
-  auto kernel = at::exp(-0.5 * (t / sigma).pow(2));
-  kernel = (kernel / kernel.sum()).to(x.scalar_type());
-  const auto sizes = x.sizes().vec();
-  // Channels into the batch axis: one single-channel convolution for every image and channel.
-  std::vector<int64_t> flat{sizes[0] * sizes[1], 1};
-  flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
-  auto y = x.reshape(flat);
+  std::vector<at::Tensor> rows;
+  for (double s : sigmas) {
+    auto k = s > 0 ? at::exp(-0.5 * (t / s).pow(2)) : (t == 0).to(at::kDouble);
+    rows.push_back(k / k.sum());
+  }
+  const auto kernels = at::stack(rows);  // (sigmas, 2r+1)
+  const bool shared = sigmas.size() == 1;
+  const auto ka = kernels.accessor<double, 2>();
+  std::vector<int64_t> wshape(static_cast<size_t>(x.dim()), 1);
+  wshape[0] = static_cast<int64_t>(sigmas.size());
+  const auto per_sample = kernels.to(x.scalar_type());
+  // A weighted sum of shifted slices per axis (padding replicates the edge): for the small
+  // per-image kernels of augmentation this is much faster than conv2d/conv3d on the CPU, and
+  // per-sample kernels need no loop over the batch.
+  auto y = x;
   for (int64_t a = 0; a < spatial; ++a) {
-    const int64_t dim = 2 + a;
-    std::vector<int64_t> kshape(static_cast<size_t>(2 + spatial), 1);
-    kshape[static_cast<size_t>(dim)] = 2 * radius + 1;
-    auto w = kernel.reshape(kshape);
+    const int64_t dim = 2 + a, len = y.size(dim);
     // Padding lists run from the last axis to the first, (before, after) each.
     std::vector<int64_t> pad(static_cast<size_t>(2 * spatial), 0);
     const auto slot = static_cast<size_t>(2 * (spatial - 1 - a));
     pad[slot] = radius;
     pad[slot + 1] = radius;
-    if (spatial == 2) {
-      y = at::conv2d(at::replication_pad2d(y, pad), w);
-    } else {
-      y = at::conv3d(at::replication_pad3d(y, pad), w);
+    auto padded = spatial == 2 ? at::replication_pad2d(y, pad) : at::replication_pad3d(y, pad);
+    at::Tensor acc;
+    for (int64_t k = 0; k <= 2 * radius; ++k) {
+      auto slice = padded.narrow(dim, k, len);
+      if (shared) {
+        if (!acc.defined()) acc = slice.mul(ka[0][k]);
+        else acc.add_(slice, ka[0][k]);
+      } else {
+        auto w = per_sample.select(1, k).reshape(wshape);
+        if (!acc.defined()) acc = slice.mul(w);
+        else acc.addcmul_(slice, w);
+      }
     }
+    y = acc;
   }
-  return y.reshape(sizes);
+  return y;
 }
 
 at::Tensor sample_image(const at::Tensor& x, const at::Tensor& grid, bool border) {

@@ -113,6 +113,8 @@ at::Tensor apply_to_samples(const at::Tensor& x, const std::vector<int64_t>& idx
 // Separable Gaussian smoothing of every channel of x (B, C, spatial...) with one sigma (in
 // pixels) on every spatial axis; replicate padding; sigma <= 0 returns x.
 at::Tensor gaussian_smooth(const at::Tensor& x, double sigma);
+// The same with one sigma per sample (sigmas.size() == x.size(0)), in one pass over the batch.
+at::Tensor gaussian_smooth(const at::Tensor& x, const std::vector<double>& sigmas);
 // Resamples x (B, C, spatial...) at `grid` (B, spatial..., D, normalised, align_corners=false):
 // bilinear/trilinear for images, nearest for masks (rounded back to the mask's dtype).
 at::Tensor sample_image(const at::Tensor& x, const at::Tensor& grid, bool border);
