@@ -6,6 +6,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -284,4 +285,51 @@ TEST(DicomFile, TruncatedZeroByteRandomAndNoPixelFilesFailClearly) {
   auto missing = read_dicom_file(tmp / "nope.dcm");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+namespace {
+
+// The 8 corner voxel centres (LPS) of dcm2niix's reference NIfTI (RAS, rows flipped).
+std::vector<lucent::Vec3> nifti_corners_lps(const fs::path& nii) {
+  std::ifstream in(nii, std::ios::binary);
+  char h[348];
+  in.read(h, 348);
+  int16_t dim[8];
+  float srow[3][4];
+  std::memcpy(dim, h + 40, sizeof dim);
+  for (int r = 0; r < 3; ++r) std::memcpy(srow[r], h + 280 + 16 * r, 16);
+  std::vector<lucent::Vec3> out;
+  for (int a : {0, 1})
+    for (int b : {0, 1})
+      for (int c : {0, 1}) {
+        const double v[4] = {a * (dim[1] - 1.0), b * (dim[2] - 1.0), c * (dim[3] - 1.0), 1.0};
+        lucent::Vec3 ras{};
+        for (int r = 0; r < 3; ++r) ras[r] = srow[r][0] * v[0] + srow[r][1] * v[1] + srow[r][2] * v[2] + srow[r][3];
+        out.push_back({-ras[0], -ras[1], ras[2]});
+      }
+  return out;
+}
+
+double max_corner_distance(const Image& img, const std::vector<lucent::Vec3>& ref) {
+  const auto n = img.size_ijk();
+  double worst = 0;
+  for (int a : {0, 1})
+    for (int b : {0, 1})
+      for (int c : {0, 1}) {
+        const auto p = img.geometry.index_to_lps({a * (n[0] - 1.0), b * (n[1] - 1.0), c * (n[2] - 1.0)});
+        double best = 1e30;
+        for (const auto& q : ref) best = std::min(best, lucent::norm({p[0] - q[0], p[1] - q[1], p[2] - q[2]}));
+        worst = std::max(worst, best);
+      }
+  return worst;
+}
+
+}  // namespace
+
+TEST(DicomFile, EnhancedGeometryMatchesDcm2niixReference) {
+  LUCENT_REQUIRE_DATA("dicom/dcm_qa_enh/Ref/Siemens_REST1_w_SMS_PF7-8_6.nii");
+  Image siemens = must_read("dcm_qa_enh/In/Siemens/XA10/6_1.dcm");
+  EXPECT_LT(max_corner_distance(siemens, nifti_corners_lps(data("dcm_qa_enh/Ref/Siemens_REST1_w_SMS_PF7-8_6.nii"))), 0.01);
+  Image philips = must_read("dcm_qa_enh/In/Philips/IM_0027_fMAP.dcm");
+  EXPECT_LT(max_corner_distance(philips, nifti_corners_lps(data("dcm_qa_enh/Ref/Philips_WIP_B0_NS_801_e1.nii"))), 0.01);
 }

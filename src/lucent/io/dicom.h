@@ -14,9 +14,14 @@
 //
 // Decisions worth knowing:
 //  - Output dtype: uint8 for 8-bit data without rescale, 8-bit colour and 1-bit (SEG) data;
-//    int16 when slope is 1 and the intercept an integer and the rescaled range fits, else
-//    int32 (int64 only for full-range 32-bit unsigned data); float32 for any other rescale
-//    and for Float/Double Float Pixel Data. 16-bit palette LUTs give int32 RGB.
+//    when slope is 1 and the intercept an integer: int16 if the rescaled values fit (from the
+//    Bits Stored range, or — when that range is wider, e.g. unsigned 16-bit CT with intercept
+//    -1024 — from the decoded values: decoded as int16 first and decoded again as int32 only
+//    if a value overflows), else int32 (int64 for full-range 32-bit data); float32 for any
+//    other rescale and for Float/Double Float Pixel Data. 16-bit palette LUTs give int32 RGB.
+//  - Limits against corrupt headers: uncompressed pixel data must fit in the file; compressed
+//    data may expand at most 2000x (+64 MiB); Number of Frames at most the file size; repair
+//    fills at most as many missing slices as there are real ones.
 //  - Enhanced multi-frame files whose frames repeat the same positions (several stacks:
 //    temporal positions, echoes, magnitude + phase/B0 maps, SEG segments) are NOT mixed: when
 //    every position holds the same number R of frames, the volume is built from the first

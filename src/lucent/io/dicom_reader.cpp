@@ -212,6 +212,14 @@ Result<ParsedHeader> read_header(const fs::path& path, bool keep_attributes) {
     DcmDataset* ds = lf.ff().getDataset();
     DcmMetaInfo* mi = lf.ff().getMetaInfo();
     ParsedHeader h;
+    {
+      std::error_code ec;
+      h.file_size = fs::file_size(path, ec);
+      const E_TransferSyntax ox = ds->getOriginalXfer();
+      h.encapsulated = (ox != EXS_Unknown && DcmXfer(ox).isEncapsulated()) ||
+                       (!lf.ts_uid.empty() && !dcmtk_knows_uid(lf.ts_uid)) ||
+                       DcmXfer(ox).getStreamCompression() != ESC_none;
+    }
     DicomFileInfo& info = h.info;
     info.path = path;
     info.transfer_syntax_uid = lf.ts_uid;
@@ -278,7 +286,7 @@ Result<ParsedHeader> read_header(const fs::path& path, bool keep_attributes) {
     if (ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).bad()) per_frame = nullptr;
     if (per_frame) h.enhanced = true;
     const int64_t nframes = L.frames;
-    if (h.has_pixel_data && nframes >= 1 && nframes <= (1 << 24)) {
+    if (h.has_pixel_data && nframes >= 1 && nframes <= (1 << 24) && static_cast<uint64_t>(nframes) <= h.file_size) {
       h.frames.assign(static_cast<std::size_t>(nframes), top);
       if (per_frame && per_frame->card() > 0) {
         if (static_cast<int64_t>(per_frame->card()) < nframes)
@@ -383,8 +391,11 @@ Status validate_layout(const ParsedHeader& h) {
   }
   if (L.rows <= 0) return bad("(0028,0010) Rows is " + std::to_string(L.rows) + ", expected 1..65535");
   if (L.cols <= 0) return bad("(0028,0011) Columns is " + std::to_string(L.cols) + ", expected 1..65535");
-  if (L.frames < 1 || L.frames > (1 << 24))
-    return bad("(0028,0008) Number of Frames is " + std::to_string(L.frames) + ", expected 1..16777216");
+  if (L.frames < 1 || L.frames > (1 << 24) || static_cast<uint64_t>(L.frames) > h.file_size ||
+      h.frames.size() != static_cast<std::size_t>(L.frames))
+    return bad("(0028,0008) Number of Frames is " + std::to_string(L.frames) + ", expected 1.." +
+               std::to_string(std::min<uint64_t>(1u << 24, h.file_size)) + " for a file of " +
+               std::to_string(h.file_size) + " bytes");
   if (L.spp != 1 && L.spp != 3)
     return fail(ErrorCode::kUnsupported, p + ": (0028,0002) Samples per Pixel is " + std::to_string(L.spp) +
                                              ", only 1 or 3 are supported");
@@ -434,6 +445,16 @@ Status validate_layout(const ParsedHeader& h) {
     return fail(ErrorCode::kResourceExhausted,
                 p + ": decoded size (0028,0010) Rows x (0028,0011) Columns x (0028,0008) Number of Frames x "
                     "samples x bytes exceeds 16 GiB; the header is corrupt or the image too large to read at once");
+  if (L.bits_allocated == 1) total = (total + 7) / 8;
+  if (!h.encapsulated && L.photometric != "YBR_FULL_422" && total > h.file_size)
+    return fail(ErrorCode::kInvalidData,
+                p + ": (0028,0010) Rows x (0028,0011) Columns x (0028,0008) Number of Frames x samples x bits need " +
+                    std::to_string(total) + " bytes of uncompressed pixel data but the file has only " +
+                    std::to_string(h.file_size) + " bytes; the file is truncated or its header is wrong");
+  if (h.encapsulated && total > h.file_size * 2000ull + (64ull << 20))
+    return fail(ErrorCode::kInvalidData,
+                p + ": the header declares " + std::to_string(total) + " decoded bytes from a " +
+                    std::to_string(h.file_size) + "-byte file (more than 2000:1); the header is corrupt");
   return ok();
 }
 

@@ -212,9 +212,10 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     spacing = (unique.back().d - unique.front().d) / static_cast<double>(k);
   }
   const int64_t nz = nu >= 2 ? k_of.back() + 1 : 1;
-  if (nz > (1 << 20))
-    return fail(ErrorCode::kInconsistentSeries, label + ": filling gaps would create " + std::to_string(nz) +
-                                                    " slices; the positions are implausible");
+  if (nz > 2 * static_cast<int64_t>(nu) || nz > (1 << 20))
+    return fail(ErrorCode::kInconsistentSeries, label + ": filling gaps would create " + std::to_string(nz) + " slices from " +
+                                                    std::to_string(nu) + " real ones (more missing than present); "
+                                                    "the positions are implausible — check the series");
 
   // Gantry tilt: the slice progression must follow the normal.
   std::vector<std::pair<double, double>> shift_px(nu, {0.0, 0.0});
@@ -307,9 +308,18 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
              slice_name(headers, kept) + " (same position, identical pixels)");
   }
   if (nextra > 0) out = out.narrow(1, 0, nz).contiguous();
+  // Tilt first, so that filled slices interpolate corrected neighbours.
+  if (tilted) {
+    for (std::size_t i = 0; i < nu; ++i)
+      if (shift_px[i].first != 0.0 || shift_px[i].second != 0.0)
+        shift_slab(out, k_of[i], shift_px[i].first, shift_px[i].second);
+    log_warn(label + ": repair: gantry tilt of " + fmt(tilt_deg) +
+             " degrees corrected by resampling each slice in-plane onto an orthogonal grid (linear interpolation)");
+  }
   for (int64_t k = 0; k < nz; ++k) {
     if (present[static_cast<std::size_t>(k)]) continue;
-    int64_t a = k - 1, b = k + 1;
+    int64_t a = k - 1, b = k + 1;  // nearest real slices (k is never the first or the last)
+    while (!present[static_cast<std::size_t>(a)]) --a;
     while (!present[static_cast<std::size_t>(b)]) ++b;
     const double w = static_cast<double>(k - a) / static_cast<double>(b - a);
     at::Tensor fa = out.select(1, a).to(at::kDouble), fb = out.select(1, b).to(at::kDouble);
@@ -318,14 +328,6 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     out.select(1, k).copy_(f);
     log_warn(label + ": repair: slice " + std::to_string(k) + " was missing; filled by linear interpolation of slices " +
              std::to_string(a) + " and " + std::to_string(b));
-  }
-  if (tilted) {
-    for (std::size_t i = 0; i < nu; ++i)
-      if (shift_px[i].first != 0.0 || shift_px[i].second != 0.0)
-        shift_slab(out, k_of[i], shift_px[i].first, shift_px[i].second);
-    // Missing slices were interpolated before the shift; shift them by interpolated offsets.
-    log_warn(label + ": repair: gantry tilt of " + fmt(tilt_deg) +
-             " degrees corrected by resampling each slice in-plane onto an orthogonal grid (linear interpolation)");
   }
   if (variable_thickness) log_warn(label + ": repair: variable slice thickness accepted");
 

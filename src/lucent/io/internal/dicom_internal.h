@@ -57,6 +57,8 @@ struct ParsedHeader {
   DicomFileInfo info;
   PixelLayout layout;
   bool looks_like_dicom = false;      // meta header or SOP Class present
+  uint64_t file_size = 0;
+  bool encapsulated = false;          // compressed pixel data or deflated stream
   bool has_pixel_data = false;
   bool enhanced = false;              // per-frame functional groups present
   bool per_frame_positions = false;   // each frame has its own Plane Position
