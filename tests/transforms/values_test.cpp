@@ -345,3 +345,67 @@ TEST(TransformErrors, WrongTypesMissingAndOutOfRangeParametersAreNamed) {
 
 }  // namespace
 }  // namespace lucent::transforms
+
+namespace lucent::transforms {
+namespace {
+
+Pipeline pipeline(const json& steps) {
+  TransformRegistry r;
+  register_builtin_transforms(r);
+  auto p = Pipeline::from_json(steps, r);
+  EXPECT_TRUE(p) << (p ? "" : p.error().to_string());
+  return p ? *p : Pipeline{};
+}
+
+TEST(GridChange, ResizeScalesTheSpacingAndKeepsTheExtent) {
+  auto c = make({{"name", "resize"}, {"size", {2, 3}}})->grid_change({4, 6});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(c->spacing_factor, (std::vector<double>{2, 2}));
+  EXPECT_EQ(c->origin_shift, (std::vector<double>{0.5, 0.5}));
+  Geometry g;
+  g.spatial_dims = 2;
+  g.origin_lps = {10, 20, 0};
+  g.spacing_mm = {0.5, 2, 1};
+  const Geometry out = apply_grid_change(g, *c);
+  EXPECT_DOUBLE_EQ(out.spacing_mm[0], 1.0);
+  EXPECT_DOUBLE_EQ(out.spacing_mm[1], 4.0);
+  // The first voxel's outer edge stays where the input's was: 10 - 0.25 along x, 20 - 1 along y.
+  EXPECT_DOUBLE_EQ(out.origin_lps[0] - out.spacing_mm[0] / 2, 9.75);
+  EXPECT_DOUBLE_EQ(out.origin_lps[1] - out.spacing_mm[1] / 2, 19.0);
+}
+
+TEST(GridChange, PadCropShiftsTheOriginAndAugmentationsKeepTheGrid) {
+  auto c = make({{"name", "pad_crop"}, {"size", {7, 4}}})->grid_change({5, 6});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->origin_shift, (std::vector<double>{-1, 1}));
+  EXPECT_EQ(c->spacing_factor, (std::vector<double>{1, 1}));
+  auto same = make({{"name", "affine"}, {"rotate_deg", 10}})->grid_change({3, 5, 6});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->shape, (std::vector<int64_t>{3, 5, 6}));
+  EXPECT_EQ(same->origin_shift, (std::vector<double>{0, 0, 0}));
+  auto wrong = make({{"name", "resize"}, {"size", {2, 3}}})->grid_change({4, 6, 8});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(GridChange, PipelineComposesStepsConsistentlyWithTheVoxels) {
+  const auto p = pipeline(json::parse(R"([{"name": "pad_crop", "size": [8, 8]},
+                                           {"name": "resize", "size": [4, 4]},
+                                           {"name": "flip", "p": 0.0}])"));
+  auto c = p.grid_change({6, 10});
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->shape, (std::vector<int64_t>{4, 4}));
+  EXPECT_EQ(c->spacing_factor, (std::vector<double>{2, 2}));
+  EXPECT_EQ(c->origin_shift, (std::vector<double>{-0.5, 1.5}));
+  // A ramp holding its own x index: output voxel n must hold origin_shift + n * factor.
+  auto ramp = at::arange(10, at::kFloat).reshape({1, 1, 1, 10}).expand({1, 1, 6, 10}).contiguous();
+  Batch b{ramp, {}};
+  Rng rng(1);
+  ASSERT_TRUE(p.apply(b, rng));
+  auto row = b.images[0][0][1];
+  for (int64_t n = 0; n < 4; ++n) EXPECT_NEAR(row[n].item<double>(), 1.5 + 2.0 * static_cast<double>(n), 1e-5);
+}
+
+}  // namespace
+}  // namespace lucent::transforms

@@ -8,6 +8,27 @@
 
 namespace lucent::transforms {
 
+Result<GridChange> Transform::grid_change(const std::vector<int64_t>& spatial_shape) const {
+  if (spatial_shape.size() != 2 && spatial_shape.size() != 3)
+    return fail(ErrorCode::kInvalidArgument, "transform '" + name() + "': a spatial shape has 2 (y, x) or 3 (z, y, x) entries, got " +
+                                                 std::to_string(spatial_shape.size()));
+  return GridChange{spatial_shape, std::vector<double>(spatial_shape.size(), 1.0),
+                    std::vector<double>(spatial_shape.size(), 0.0)};
+}
+
+Geometry apply_grid_change(const Geometry& geometry, const GridChange& change) {
+  Geometry out = geometry;
+  const auto n = change.shape.size();
+  Vec3 ijk{0.0, 0.0, 0.0};
+  for (size_t a = 0; a < n && a < 3; ++a) {
+    const size_t index_axis = n - 1 - a;  // tensor order (z,) y, x -> index axes k, j, i
+    ijk[index_axis] = change.origin_shift[a];
+    out.spacing_mm[index_axis] = geometry.spacing_mm[index_axis] * change.spacing_factor[a];
+  }
+  out.origin_lps = geometry.index_to_lps(ijk);
+  return out;
+}
+
 Status TransformRegistry::add(const std::string& name, TransformFactory factory) {
   if (name.empty()) return fail(ErrorCode::kInvalidArgument, "a transform needs a non-empty name");
   if (!factory) return fail(ErrorCode::kInvalidArgument, "transform '" + name + "' has no factory");
@@ -94,6 +115,24 @@ Status Pipeline::apply(Batch& batch, Rng& rng) const {
     if (!st) return std::unexpected(st.error().with_context("pipeline step " + std::to_string(i)));
   }
   return ok();
+}
+
+Result<GridChange> Pipeline::grid_change(const std::vector<int64_t>& spatial_shape) const {
+  GridChange total{spatial_shape, std::vector<double>(spatial_shape.size(), 1.0),
+                   std::vector<double>(spatial_shape.size(), 0.0)};
+  if (spatial_shape.size() != 2 && spatial_shape.size() != 3)
+    return fail(ErrorCode::kInvalidArgument, "a spatial shape has 2 (y, x) or 3 (z, y, x) entries, got " +
+                                                 std::to_string(spatial_shape.size()));
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    auto c = steps_[i]->grid_change(total.shape);
+    if (!c) return std::unexpected(c.error().with_context("pipeline step " + std::to_string(i)));
+    for (size_t a = 0; a < spatial_shape.size(); ++a) {
+      total.origin_shift[a] += c->origin_shift[a] * total.spacing_factor[a];
+      total.spacing_factor[a] *= c->spacing_factor[a];
+    }
+    total.shape = c->shape;
+  }
+  return total;
 }
 
 nlohmann::json Pipeline::to_json() const {

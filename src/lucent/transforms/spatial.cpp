@@ -50,6 +50,21 @@ class Resize final : public TransformBase {
     return ok();
   }
 
+ public:
+  Result<GridChange> grid_change(const std::vector<int64_t>& in) const override {
+    if (in.size() != size_.size())
+      return invalid("size has " + std::to_string(size_.size()) + " entries but the input has " +
+                     std::to_string(in.size()) + " spatial axes");
+    GridChange c{size_, {}, {}};
+    for (size_t a = 0; a < in.size(); ++a) {
+      // align_corners=false: the extent is kept, voxel centres move by half the spacing change.
+      const double f = static_cast<double>(in[a]) / static_cast<double>(size_[a]);
+      c.spacing_factor.push_back(f);
+      c.origin_shift.push_back((f - 1.0) / 2.0);
+    }
+    return c;
+  }
+
  private:
   std::vector<int64_t> size_;
   bool linear_;
@@ -86,6 +101,20 @@ class PadCrop final : public TransformBase {
     b.images = pad_crop_tensor(b.images, size_);
     if (b.masks.defined()) b.masks = pad_crop_tensor(b.masks, size_);
     return ok();
+  }
+
+ public:
+  Result<GridChange> grid_change(const std::vector<int64_t>& in) const override {
+    if (in.size() != size_.size())
+      return invalid("size has " + std::to_string(size_.size()) + " entries but the input has " +
+                     std::to_string(in.size()) + " spatial axes");
+    GridChange c{size_, std::vector<double>(in.size(), 1.0), {}};
+    // Matches pad_crop_tensor: crop (cur - target) / 2 before, or pad (target - cur) / 2 before.
+    for (size_t a = 0; a < in.size(); ++a) {
+      const int64_t cur = in[a], target = size_[a];
+      c.origin_shift.push_back(static_cast<double>(cur > target ? (cur - target) / 2 : -((target - cur) / 2)));
+    }
+    return c;
   }
 
  private:

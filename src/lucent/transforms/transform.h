@@ -19,7 +19,10 @@
 // identically with nearest-neighbour sampling and intensity transforms leave it alone.
 // Randomness comes only from the Rng passed in: same seed, same output.
 // Spatial transforms that change the grid (resize, crop/pad) state their effect on geometry
-// through `output_spacing_factor`/documentation; augmentations keep the grid.
+// through `grid_change()` (and docs/transforms.md); every other transform keeps the grid:
+//
+//   auto change = pipeline->grid_change({z, y, x});          // before or after applying it
+//   image.geometry = apply_grid_change(image.geometry, *change);
 // Errors: kInvalidArgument for an unknown transform name, unknown/malformed parameter (named),
 // or a batch of the wrong rank. Transforms are immutable after construction: apply() is
 // thread-safe given distinct Batch and Rng objects.
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "lucent/core/error.h"
+#include "lucent/core/geometry.h"
 #include "lucent/core/rng.h"
 
 namespace lucent::transforms {
@@ -43,6 +47,18 @@ struct Batch {
   at::Tensor images;  // float32, (N, C, Y, X) or (N, C, Z, Y, X)
   at::Tensor masks;   // optional, same spatial shape, (N, 1, ...)
 };
+
+// What a transform does to the voxel grid, per spatial axis in tensor order, (y, x) or (z, y, x):
+// output voxel n along an axis lies at continuous input index `origin_shift + n * spacing_factor`
+// (voxel centres), so spacing_out = spacing_in * spacing_factor.
+struct GridChange {
+  std::vector<int64_t> shape;          // output spatial shape
+  std::vector<double> spacing_factor;  // 1 when the spacing is kept
+  std::vector<double> origin_shift;    // input index of output voxel 0; 0 when the origin is kept
+};
+
+// The geometry of the output grid. `change` has 2 axes for a 2-D geometry, 3 for 3-D.
+[[nodiscard]] Geometry apply_grid_change(const Geometry& geometry, const GridChange& change);
 
 class Transform {
  public:
@@ -53,6 +69,9 @@ class Transform {
   [[nodiscard]] virtual Status apply(Batch& batch, Rng& rng) const = 0;
   // The declaration this transform was built from (round-trips through from_json).
   [[nodiscard]] virtual nlohmann::json to_json() const = 0;
+  // The grid change for an input of spatial shape `spatial_shape` (yx or zyx). The default is
+  // no change; resize and pad_crop override it. kInvalidArgument when the rank does not fit.
+  [[nodiscard]] virtual Result<GridChange> grid_change(const std::vector<int64_t>& spatial_shape) const;
 };
 
 using TransformFactory = std::function<Result<std::unique_ptr<Transform>>(const nlohmann::json& params)>;
@@ -77,6 +96,8 @@ class Pipeline {
   [[nodiscard]] static Result<Pipeline> from_json(const nlohmann::json& steps, const TransformRegistry& registry);
   [[nodiscard]] Status apply(Batch& batch, Rng& rng) const;
   [[nodiscard]] nlohmann::json to_json() const;
+  // The steps' grid changes composed, for an input of spatial shape `spatial_shape`.
+  [[nodiscard]] Result<GridChange> grid_change(const std::vector<int64_t>& spatial_shape) const;
   [[nodiscard]] bool empty() const { return steps_.empty(); }
 
  private:
