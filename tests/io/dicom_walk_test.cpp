@@ -45,6 +45,10 @@ TEST(DicomWalk, EveryDataFileReadsOrFailsWithAMessageNamingIt) {
       ++read;
       EXPECT_TRUE(img->data.defined()) << f;
       EXPECT_GE(img->data.dim(), 3) << f;
+      if (std::getenv("LUCENT_WALK_VERBOSE"))
+        std::cout << "  read " << f << ": " << img->data.sizes() << " " << img->data.scalar_type() << " spacing "
+                  << img->geometry.spacing_mm[0] << "," << img->geometry.spacing_mm[1] << ","
+                  << img->geometry.spacing_mm[2] << "\n";
       continue;
     }
     EXPECT_FALSE(img.error().message().empty()) << f;
@@ -55,4 +59,22 @@ TEST(DicomWalk, EveryDataFileReadsOrFailsWithAMessageNamingIt) {
   std::cout << "[DicomWalk] files " << files.size() << ", read " << read << ", refused "
             << (files.size() - read) << "\n";
   for (const auto& [reason, count] : refused) std::cout << "[DicomWalk]   " << count << " x " << reason << "\n";
+}
+
+TEST(DicomWalk, ScanOfTheWholeDataFolderGroupsSeriesAndExplainsEverySkip) {
+  LUCENT_REQUIRE_DATA("dicom");
+  auto scan = lucent::io::scan_dicom_folder(lucent::test::data_dir() / "dicom");
+  ASSERT_TRUE(scan) << scan.error().to_string();
+  std::size_t files = 0;
+  for (const auto& s : scan->series) {
+    files += s.files.size();
+    for (const auto& f : s.files) {
+      EXPECT_TRUE(f.has_pixel_data) << f.path;
+      EXPECT_GT(f.rows, 0) << f.path;
+    }
+  }
+  for (const auto& [p, why] : scan->skipped) EXPECT_FALSE(why.empty()) << p;
+  std::cout << "[DicomWalk] scan: " << scan->series.size() << " series, " << files << " image files, "
+            << scan->skipped.size() << " skipped\n";
+  EXPECT_GT(scan->series.size(), 20u);
 }

@@ -277,6 +277,13 @@ Result<ParsedHeader> read_header(const fs::path& path, bool keep_attributes) {
     // Per-frame planes: top level first, then shared and per-frame functional groups.
     FramePlane top;
     read_plane_attributes(ds, top);
+    // RT Dose: Dose Grid Scaling converts stored values to Gy (acts as the rescale slope).
+    double dose_scaling = 0;
+    if (!top.has_rescale && get_double(ds, DCM_DoseGridScaling, 0, dose_scaling) && dose_scaling > 0) {
+      top.has_rescale = true;
+      top.slope = dose_scaling;
+      top.intercept = 0;
+    }
     DcmItem* shared = nullptr;
     if (ds->findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good()) {
       h.enhanced = true;
