@@ -10,7 +10,20 @@
 // position along the slice normal (never by file name or Instance Number).
 // Geometry is LPS as DICOM defines it. Errors as in image_io.h; an unsupported transfer
 // syntax reads "unsupported transfer syntax <name> (<uid>) in file <path>".
-// Thread-safety: free functions; safe concurrently.
+// Thread-safety: free functions; safe concurrently. Slices of a series are decoded straight
+// into one output tensor, in parallel over files with at::parallel_for (LibTorch's intra-op
+// thread count, see core/threads.h); headers are read twice (scan, decode), pixels once.
+//
+// Transfer syntaxes: implicit/explicit little endian, explicit big endian, deflated explicit
+// little endian, JPEG baseline/extended/lossless (DCMTK), JPEG-LS (DCMTK), RLE Lossless and
+// Deflated Image Frame Compression (Lucent, so 1-bit frames work), JPEG 2000 .90/.91/.92/.93
+// (OpenJPEG; fragments joined per frame via the Basic Offset Table or codestream markers).
+//
+// Errors, beyond image_io.h: kInvalidData for files that are not DICOM, truncated, or whose
+// header contradicts the pixel data (tag, expected vs found); kUnsupported for valid files
+// without pixel data (SR, RT plan, DICOMDIR, KO, PR: "has no Pixel Data (7FE0,0010)") or
+// with an unsupported transfer syntax / pixel format; kResourceExhausted for headers that
+// declare more than 16 GiB of pixels.
 //
 // Decisions worth knowing:
 //  - Output dtype: uint8 for 8-bit data without rescale, 8-bit colour and 1-bit (SEG) data;
