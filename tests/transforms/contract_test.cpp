@@ -200,17 +200,22 @@ TEST(TransformContract, BatchOfWrongRankOrTypeIsRejectedByEveryTransform) {
     auto t = r.create(c.decl2d);
     ASSERT_TRUE(t);
     Rng rng(1);
+    Status st;
     for (auto shape : {std::vector<int64_t>{16, 16}, std::vector<int64_t>{1, 16, 16},
                        std::vector<int64_t>{1, 1, 1, 4, 4, 4}}) {
       Batch b{at::zeros(shape, at::kFloat), {}};
-      auto st = (*t)->apply(b, rng);
+      st = (*t)->apply(b, rng);
       ASSERT_FALSE(st) << name;
       EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument) << name;
       EXPECT_NE(st.error().message().find("rank"), std::string::npos) << st.error().message();
       EXPECT_NE(st.error().message().find(name), std::string::npos) << st.error().message();
     }
+    Batch empty{at::zeros({0, 1, 16, 16}, at::kFloat), {}};
+    st = (*t)->apply(empty, rng);
+    ASSERT_FALSE(st) << name;
+    EXPECT_NE(st.error().message().find("empty batch"), std::string::npos) << st.error().message();
     Batch doubles{at::zeros({1, 1, 16, 16}, at::kDouble), {}};
-    auto st = (*t)->apply(doubles, rng);
+    st = (*t)->apply(doubles, rng);
     ASSERT_FALSE(st) << name;
     EXPECT_NE(st.error().message().find("float32"), std::string::npos) << st.error().message();
     Batch mismatched{at::zeros({2, 1, 16, 16}, at::kFloat), at::zeros({2, 1, 8, 16}, at::kLong)};

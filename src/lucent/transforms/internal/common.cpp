@@ -216,7 +216,9 @@ Status TransformBase::apply(Batch& batch, Rng& rng) const {
   if (x.scalar_type() != at::kFloat)
     return invalid(std::string("expected float32 images, got ") + c10::toString(x.scalar_type()) +
                    "; convert with .to(at::kFloat) first");
-  if (x.size(1) < 1) return invalid("images have no channels");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.size(d) == 0)
+      return invalid("empty batch " + c10::str(x.sizes()) + ": every axis (samples, channels, spatial) needs at least one entry");
   if (batch.masks.defined()) {
     const auto& m = batch.masks;
     bool same = m.dim() == x.dim() && m.size(0) == x.size(0);
