@@ -194,6 +194,33 @@ TEST(TransformContract, MasksKeepTheirLabelsUnderSpatialAndAreUntouchedByIntensi
   }
 }
 
+TEST(TransformContract, SpatialTransformsMoveMasksWithTheImage) {
+  // Images that equal their masks must still agree with them after a spatial transform, except
+  // on label edges where the image is interpolated.
+  const auto r = builtin();
+  for (const auto& [name, c] : cases()) {
+    if (!c.spatial) continue;
+    for (int dims : {2, 3}) {
+      SCOPED_TRACE(name + " " + std::to_string(dims) + "-D");
+      auto t = r.create(decl_for(c, dims));
+      ASSERT_TRUE(t);
+      Batch b = make_batch(dims, at::kLong);
+      b.images = b.masks.to(at::kFloat);
+      Rng rng(21);
+      ASSERT_TRUE((*t)->apply(b, rng));
+      const auto differ = b.images.round().to(at::kLong) != b.masks;
+      EXPECT_LT(differ.to(at::kDouble).mean().item<double>(), 0.06);
+      // Away from label edges (every neighbour has the same label) they agree exactly.
+      auto m = b.masks.to(at::kFloat);
+      auto hi = dims == 2 ? at::max_pool2d(m, 3, 1, 1) : at::max_pool3d(m, 3, 1, 1);
+      auto lo = dims == 2 ? -at::max_pool2d(-m, 3, 1, 1) : -at::max_pool3d(-m, 3, 1, 1);
+      const auto interior = hi == lo;
+      EXPECT_EQ((differ & interior).sum().item<int64_t>(), 0);
+      EXPECT_GT(interior.to(at::kDouble).mean().item<double>(), 0.5);
+    }
+  }
+}
+
 TEST(TransformContract, BatchOfWrongRankOrTypeIsRejectedByEveryTransform) {
   const auto r = builtin();
   for (const auto& [name, c] : cases()) {
