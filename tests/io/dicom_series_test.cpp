@@ -315,3 +315,14 @@ TEST(DicomSeries, FolderWithoutImagesIsNotFound) {
   EXPECT_EQ(img.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(img.error().message().find("notes.txt"), std::string::npos);
 }
+
+TEST(DicomSeries, SameSliceInNineTransferSyntaxesIsDuplicateUnlessRepaired) {
+  LUCENT_REQUIRE_DATA("dicom/dcm_qa_ts/In");
+  auto strict = lucent::io::read_dicom_folder(data("dcm_qa_ts/In"));
+  ASSERT_FALSE(strict);
+  EXPECT_EQ(strict.error().code(), ErrorCode::kInconsistentSeries);
+  EXPECT_NE(strict.error().message().find("duplicate position"), std::string::npos);
+  auto fixed = lucent::io::read_dicom_folder(data("dcm_qa_ts/In"), repair());
+  ASSERT_TRUE(fixed) << fixed.error().to_string();
+  EXPECT_EQ(fixed->data.sizes(), (std::vector<int64_t>{1, 1, 384, 384}));
+}
