@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include "lucent/core/image.h"
@@ -433,6 +434,50 @@ TEST(ItkNifti, CorruptDimIsInvalidDataNamingTheFile) {
   auto img = read_image(p);
   ASSERT_FALSE(img);
   EXPECT_EQ(img.error().code(), ErrorCode::kInvalidData) << img.error().to_string();
+  EXPECT_NE(img.error().message().find(p.string()), std::string::npos) << img.error().message();
+}
+
+// Regression: a NaN in the orientation fields made ITK's SVD loop forever.
+TEST(ItkNifti, NonFiniteOrientationFieldsAreInvalidDataNotAHang) {
+  TempDir tmp;
+  std::string base = nifti_bytes({2, 2, 2}, /*DT_UINT8*/ 2, 8, 1.0f, 0.0f, std::string(8, '\1'));
+  std::string bad_pixdim = base;
+  put<float>(bad_pixdim, 80, std::numeric_limits<float>::quiet_NaN());
+  std::string bad_srow = base;
+  put<int16_t>(bad_srow, 254, 1);
+  for (int i = 0; i < 12; ++i) put<float>(bad_srow, 280 + 4 * i, i % 5 == 0 ? 1.0f : 0.0f);
+  put<float>(bad_srow, 296, std::numeric_limits<float>::infinity());
+  std::string bad_quatern = base;
+  put<float>(bad_quatern, 260, std::numeric_limits<float>::quiet_NaN());
+  for (const auto& [name, bytes] : {std::pair{"pixdim.nii", bad_pixdim}, std::pair{"srow.nii", bad_srow},
+                                    std::pair{"quatern.nii", bad_quatern}}) {
+    const fs::path p = tmp / name;
+    spit(p, bytes);
+    auto img = read_image(p);
+    ASSERT_FALSE(img) << name;
+    EXPECT_EQ(img.error().code(), ErrorCode::kInvalidData) << img.error().to_string();
+    EXPECT_NE(img.error().message().find("corrupt"), std::string::npos) << img.error().message();
+  }
+}
+
+TEST(ItkNifti, Nifti2IsUnsupportedWithAdvice) {
+  // ITK 5.2 reads NIfTI-1 only. A NIfTI-2 header (540 bytes): 2×3×1 int16.
+  std::string h(544, '\0');
+  put<int32_t>(h, 0, 540);
+  std::memcpy(h.data() + 4, "n+2\0\r\n\032\n", 8);
+  put<int16_t>(h, 12, 4);   // DT_INT16
+  put<int16_t>(h, 14, 16);  // bitpix
+  const int64_t dims[8] = {3, 2, 3, 1, 1, 1, 1, 1};
+  for (int i = 0; i < 8; ++i) put<int64_t>(h, 16 + 8 * i, dims[i]);
+  for (int i = 0; i < 8; ++i) put<double>(h, 104 + 8 * i, 1.0);
+  put<int64_t>(h, 168, 544);
+  TempDir tmp;
+  const fs::path p = tmp / "two.nii";
+  spit(p, h + std::string(12, '\0'));
+  auto img = read_image(p);
+  ASSERT_FALSE(img);
+  EXPECT_EQ(img.error().code(), ErrorCode::kUnsupported) << img.error().to_string();
+  EXPECT_NE(img.error().message().find("NIfTI-2"), std::string::npos) << img.error().message();
   EXPECT_NE(img.error().message().find(p.string()), std::string::npos) << img.error().message();
 }
 

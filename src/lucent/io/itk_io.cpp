@@ -173,35 +173,72 @@ Status check_nifti_file(const fs::path& path) {
 
   int32_t sizeof_hdr;
   std::memcpy(&sizeof_hdr, h, 4);
-  const bool swapped = sizeof_hdr == __builtin_bswap32(348);
-  if (sizeof_hdr == 540 || sizeof_hdr == static_cast<int32_t>(__builtin_bswap32(540))) return ok();  // NIfTI-2: ITK checks
+  if (sizeof_hdr == 540 || sizeof_hdr == static_cast<int32_t>(__builtin_bswap32(540)))
+    return fail(ErrorCode::kUnsupported,
+                "cannot read " + path.string() +
+                    ": it is NIfTI-2 (540-byte header), which the ITK 5.2 NIfTI reader does not support; "
+                    "convert it to NIfTI-1 (e.g. nibabel.Nifti1Image(img.dataobj, img.affine).to_filename(...))");
+  const bool swapped = sizeof_hdr == static_cast<int32_t>(__builtin_bswap32(348));
   if (sizeof_hdr != 348 && !swapped)
     return invalid("NIfTI header field sizeof_hdr is " + std::to_string(sizeof_hdr) +
-                   ", expected 348 (NIfTI-1) or 540 (NIfTI-2); the header is corrupt");
+                   ", expected 348 (NIfTI-1); the header is corrupt");
+  // NIfTI-1 field offsets.
+  constexpr size_t kDim = 40, kBitpix = 72, kPixdim = 76, kVoxOffset = 108, kQformCode = 252, kSformCode = 254,
+                   kQuatern = 256, kSrow = 280, kMagic = 344;
   auto i16 = [&](size_t off) {
     uint16_t v;
     std::memcpy(&v, h + off, 2);
     if (swapped) v = __builtin_bswap16(v);
     return static_cast<int16_t>(v);
   };
-  const int16_t ndim = i16(40);
+  auto f32 = [&](size_t off) {
+    uint32_t bits;
+    std::memcpy(&bits, h + off, 4);
+    if (swapped) bits = __builtin_bswap32(bits);
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+  };
+
+  const int ndim = i16(kDim);
   if (ndim < 1 || ndim > 7) return invalid("NIfTI dim[0] is " + std::to_string(ndim) + ", expected 1..7; the header is corrupt");
   uint64_t voxels = 1;
   for (int d = 1; d <= ndim; ++d) {
-    const int16_t n = i16(40 + 2 * d);
+    const int n = i16(kDim + 2 * static_cast<size_t>(d));
     if (n < 1) return invalid("NIfTI dim[" + std::to_string(d) + "] is " + std::to_string(n) + "; the header is corrupt");
-    voxels *= static_cast<uint64_t>(n);
+    if (__builtin_mul_overflow(voxels, static_cast<uint64_t>(n), &voxels))
+      return invalid("NIfTI dimensions overflow; the header is corrupt");
   }
-  const int16_t bitpix = i16(72);
+  // ITK's orientation code runs an SVD that never returns on NaN/Inf (netlib srotg loops), so
+  // the fields it builds the direction matrix from must be finite and of sane magnitude.
+  auto check_finite = [&](size_t off, int count, const char* field) -> Status {
+    for (int i = 0; i < count; ++i) {
+      const float v = f32(off + 4 * static_cast<size_t>(i));
+      if (!std::isfinite(v) || std::abs(v) > 1e9)
+        return invalid(std::string("NIfTI ") + field + "[" + std::to_string(i) + "] is " + std::to_string(v) +
+                       "; the header is corrupt");
+    }
+    return ok();
+  };
+  if (auto st = check_finite(kPixdim, 1 + ndim, "pixdim"); !st) return st;
+  if (i16(kQformCode) > 0) {
+    if (auto st = check_finite(kQuatern, 6, "quatern_b/c/d,qoffset_x/y/z"); !st) return st;
+  }
+  if (i16(kSformCode) > 0) {
+    if (auto st = check_finite(kSrow, 12, "srow_x/y/z"); !st) return st;
+  }
+  const int bitpix = i16(kBitpix);
   if (bitpix <= 0 || bitpix % 8 != 0) return ok();  // unusual types: left to ITK
-  uint32_t vox_bits;
-  std::memcpy(&vox_bits, h + 108, 4);
-  if (swapped) vox_bits = __builtin_bswap32(vox_bits);
-  float vox_offset_f;
-  std::memcpy(&vox_offset_f, &vox_bits, 4);
-  if (std::memcmp(h + 344, "n+1", 3) != 0) return ok();  // .hdr/.img pair: data in another file
-  const uint64_t vox_offset = std::isfinite(vox_offset_f) && vox_offset_f >= 352 ? static_cast<uint64_t>(vox_offset_f) : 352;
-  const uint64_t needed = vox_offset + voxels * static_cast<uint64_t>(bitpix / 8);
+  if (std::memcmp(h + kMagic, "n+1", 3) != 0) return ok();  // .hdr/.img pair: data in another file
+  uint64_t vox_offset = 352;
+  const float v = f32(kVoxOffset);
+  if (std::isfinite(v) && v > 1e15f)
+    return invalid("NIfTI vox_offset is " + std::to_string(v) + "; the header is corrupt");
+  if (std::isfinite(v) && v > 352.0f) vox_offset = static_cast<uint64_t>(v);
+  uint64_t needed = 0;
+  if (__builtin_mul_overflow(voxels, static_cast<uint64_t>(bitpix / 8), &needed) ||
+      __builtin_add_overflow(needed, vox_offset, &needed))
+    return invalid("NIfTI dimensions overflow; the header is corrupt");
 
   std::error_code ec;
   const uint64_t file_size = fs::file_size(path, ec);
@@ -227,7 +264,9 @@ Status check_nifti_file(const fs::path& path) {
     in.read(reinterpret_cast<char*>(t), 4);
     const uint32_t isize = static_cast<uint32_t>(t[0]) | (static_cast<uint32_t>(t[1]) << 8) |
                            (static_cast<uint32_t>(t[2]) << 16) | (static_cast<uint32_t>(t[3]) << 24);
-    if (in && isize == static_cast<uint32_t>(needed)) return ok();
+    // zlib cannot expand more than ~1032:1, so a header declaring more than that is checked the slow way
+    // (which never allocates by the header's word).
+    if (in && isize == static_cast<uint32_t>(needed) && needed / 1032 <= file_size) return ok();
   }
   gz = gzopen(path.c_str(), "rb");
   if (!gz) return fail(ErrorCode::kIoError, "cannot open " + path.string());
@@ -418,10 +457,14 @@ Result<Image> read_impl(const fs::path& path, Format format) {
       return fail(ErrorCode::kInvalidData, "cannot read " + path.string() + ": implausible image size " +
                                                join_sizes(sizes));
     shape.push_back(static_cast<int64_t>(sizes[d]));
-    count *= sizes[d];
+    if (__builtin_mul_overflow(count, sizes[d], &count))
+      return fail(ErrorCode::kInvalidData, "cannot read " + path.string() + ": implausible image size " +
+                                               join_sizes(sizes));
   }
   shape.push_back(static_cast<int64_t>(ncomp));
-  if (count * comp_size != static_cast<uint64_t>(io->GetImageSizeInBytes()))
+  uint64_t buffer_bytes = 0;
+  if (__builtin_mul_overflow(count, comp_size, &buffer_bytes) ||
+      buffer_bytes != static_cast<uint64_t>(io->GetImageSizeInBytes()))
     return fail(ErrorCode::kInvalidData, "cannot read " + path.string() + ": header size " + join_sizes(sizes) +
                                              " does not match the pixel buffer size");
 
