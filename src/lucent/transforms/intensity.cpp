@@ -19,7 +19,7 @@ std::vector<int64_t> per_sample_shape(int64_t n, int64_t rank) {
 
 // Per-sample value as a tensor broadcastable against x (n, C, ...).
 at::Tensor per_sample(const std::vector<double>& v, const at::Tensor& like) {
-  return at::tensor(v, at::kDouble).to(like.scalar_type()).reshape(per_sample_shape(static_cast<int64_t>(v.size()), like.dim()));
+  return at::tensor(v, at::kDouble).to(like.device(), like.scalar_type()).reshape(per_sample_shape(static_cast<int64_t>(v.size()), like.dim()));
 }
 
 class ScaleIntensity final : public TransformBase {
@@ -58,7 +58,7 @@ class Normalize final : public TransformBase {
     std::vector<int64_t> shape(static_cast<size_t>(b.images.dim()), 1);
     auto channel = [&](const std::vector<double>& v) {
       shape[1] = static_cast<int64_t>(v.size());
-      return at::tensor(v, at::kDouble).to(at::kFloat).reshape(shape);
+      return at::tensor(v, at::kDouble).to(b.images.device(), at::kFloat).reshape(shape);
     };
     b.images = b.images.sub(channel(mean_)).div_(channel(std_));
     return ok();
@@ -249,7 +249,9 @@ class GaussianNoise final : public TransformBase {
     std::vector<double> s;
     for (size_t i = 0; i < idx.size(); ++i) s.push_back(rng.uniform(0.0, std_));
     b.images = apply_to_samples(b.images, idx, [&](const at::Tensor& x) {
-      return x + at::randn(x.sizes(), rng.generator(), x.options()) * per_sample(s, x);
+      // The Rng's generator is a CPU generator: draw on the CPU, then move.
+      auto noise = at::randn(x.sizes(), rng.generator(), x.options().device(at::kCPU)).to(x.device());
+      return x + noise * per_sample(s, x);
     });
     return ok();
   }

@@ -260,7 +260,7 @@ class Affine final : public TransformBase {
     auto warp = [&](const at::Tensor& x, bool mask) {
       auto size = x.sizes().vec();
       size[0] = theta.size(0);
-      auto grid = at::affine_grid_generator(theta.to(at::kFloat), size, false);
+      auto grid = at::affine_grid_generator(theta.to(x.device(), at::kFloat), size, false);
       return mask ? sample_mask(x, grid, o_.border) : sample_image(x, grid, o_.border);
     };
     b.images = apply_to_samples(b.images, idx, [&](const at::Tensor& x) { return warp(x, false); });

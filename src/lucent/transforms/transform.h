@@ -17,7 +17,9 @@
 // parameters) for 2-D (N, C, Y, X) and 3-D (N, C, Z, Y, X) float tensors. When `masks` is
 // defined (segmentation labels, (N, 1, ...) integer or float), spatial transforms move it
 // identically with nearest-neighbour sampling and intensity transforms leave it alone.
-// Randomness comes only from the Rng passed in: same seed, same output.
+// Randomness comes only from the Rng passed in: same seed, same output. Batches normally live on
+// the CPU; CUDA tensors also work (random fields are drawn with the Rng's CPU generator and
+// moved), but only the CPU path is tested here.
 // Spatial transforms that change the grid (resize, crop/pad) state their effect on geometry
 // through `grid_change()` (and docs/transforms.md); every other transform keeps the grid:
 //

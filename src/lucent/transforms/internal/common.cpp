@@ -267,7 +267,7 @@ at::Tensor gaussian_smooth(const at::Tensor& x, const std::vector<double>& sigma
   const auto ka = kernels.accessor<double, 2>();
   std::vector<int64_t> wshape(static_cast<size_t>(x.dim()), 1);
   wshape[0] = static_cast<int64_t>(sigmas.size());
-  const auto per_sample = kernels.to(x.scalar_type());
+  const auto per_sample = kernels.to(x.device(), x.scalar_type());
   // A weighted sum of shifted slices per axis (padding replicates the edge): for the small
   // per-image kernels of augmentation this is much faster than conv2d/conv3d on the CPU, and
   // per-sample kernels need no loop over the batch.
@@ -298,12 +298,12 @@ at::Tensor gaussian_smooth(const at::Tensor& x, const std::vector<double>& sigma
 }
 
 at::Tensor sample_image(const at::Tensor& x, const at::Tensor& grid, bool border) {
-  return at::grid_sampler(x, grid.to(x.scalar_type()), /*bilinear*/ 0, border ? 1 : 0, /*align_corners=*/false);
+  return at::grid_sampler(x, grid.to(x.device(), x.scalar_type()), /*bilinear*/ 0, border ? 1 : 0, /*align_corners=*/false);
 }
 
 at::Tensor sample_mask(const at::Tensor& mask, const at::Tensor& grid, bool border) {
   auto m = mask.to(at::kFloat);
-  auto out = at::grid_sampler(m, grid.to(at::kFloat), /*nearest*/ 1, border ? 1 : 0, /*align_corners=*/false);
+  auto out = at::grid_sampler(m, grid.to(m.device(), at::kFloat), /*nearest*/ 1, border ? 1 : 0, /*align_corners=*/false);
   if (!at::isFloatingType(mask.scalar_type())) out = out.round();
   return out.to(mask.scalar_type());
 }

@@ -104,7 +104,7 @@ template <typename Fn>
 at::Tensor apply_to_samples(const at::Tensor& x, const std::vector<int64_t>& idx, Fn&& fn) {
   if (idx.empty()) return x;
   if (static_cast<int64_t>(idx.size()) == x.size(0)) return fn(x);
-  auto index = at::tensor(idx, at::kLong);
+  auto index = at::tensor(idx, at::kLong).to(x.device());
   auto out = x.clone();
   out.index_copy_(0, index, fn(x.index_select(0, index)));
   return out;
