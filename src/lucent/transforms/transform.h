@@ -25,8 +25,10 @@
 //
 //   auto change = pipeline->grid_change({z, y, x});          // before or after applying it
 //   image.geometry = apply_grid_change(image.geometry, *change);
-// Errors: kInvalidArgument for an unknown transform name, unknown/malformed parameter (named),
-// or a batch of the wrong rank. Transforms are immutable after construction: apply() is
+// Errors: kInvalidArgument for an unknown transform name (the known ones are listed), an
+// unknown/malformed/missing parameter (transform and key named), or a batch that is not float32
+// rank 4/5, is empty, has masks of another shape, or breaks a transform's own condition (e.g.
+// rot90 on non-square planes); kInternal, naming the transform, if LibTorch throws. Transforms are immutable after construction: apply() is
 // thread-safe given distinct Batch and Rng objects.
 #pragma once
 
