@@ -152,9 +152,8 @@ TEST(Affine, ZeroRotationUnitScaleIsTheIdentityIn2DAnd3D) {
   }
 }
 
-TEST(Affine, HalfTurnOfASquareImageIsAPointReflection) {
-  // rotate_deg 180 draws an angle in [-180, 180]; scale 1; only |angle| = 180 reverses both axes,
-  // so check the general property instead: the centre of mass of a centred blob stays put.
+TEST(Affine, RotationAboutTheCentreKeepsACentredBlobInPlace) {
+  // Any angle in [-180, 180] with unit scale: the blob's centre of mass and mass stay put.
   auto x = at::zeros({1, 1, 15, 15});
   x.narrow(2, 5, 5).narrow(3, 5, 5).fill_(1);
   auto out = run({{"name", "affine"}, {"rotate_deg", 180}}, {x, {}});
