@@ -182,6 +182,19 @@ TEST(ItkPng, BusiGreyRoundTripIsExact) {
   EXPECT_EQ(back->spatial_dims(), 2);
 }
 
+TEST(ItkPng, OneBitBusiMaskReadsAsZeroAnd255) {
+  constexpr const char* kMask = "busi/benign/benign (1)_mask.png";
+  LUCENT_REQUIRE_DATA(kMask);
+  auto img = read_image(data_dir() / kMask);
+  ASSERT_TRUE(img) << img.error().to_string();
+  EXPECT_EQ(img->data.sizes(), (std::vector<int64_t>{1, 268, 320}));
+  EXPECT_EQ(img->data.scalar_type(), at::kByte);
+  // libpng expands 1-bit grey to 0/255. 318 set bits, counted by decoding the PNG with
+  // zlib + the PNG filters in plain Python (independent of libpng).
+  EXPECT_EQ(img->data.eq(255).sum().item<int64_t>(), 318);
+  EXPECT_EQ(img->data.eq(0).sum().item<int64_t>(), 268 * 320 - 318);
+}
+
 TEST(ItkTiff, DriveFundusReadsAsThreeChannelsAndRoundTripsThroughPng) {
   LUCENT_REQUIRE_DATA(kDriveTif);
   auto img = read_image(data_dir() / kDriveTif);
