@@ -638,6 +638,28 @@ TEST(ItkWrite, ShapeNotMatchingSpatialDimsIsInvalidArgument) {
   EXPECT_EQ(count_files(tmp.path()), 0u);
 }
 
+TEST(ItkWrite, NonFiniteOrDegenerateGeometryIsInvalidArgument) {
+  TempDir tmp;
+  Image img;
+  img.data = at::zeros({1, 2, 2, 2}, at::kByte);
+  img.geometry.spacing_mm[1] = 0.0;
+  auto st = write_image(img, tmp / "zero.nii.gz");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument) << st.error().to_string();
+  EXPECT_NE(st.error().message().find("spacing"), std::string::npos) << st.error().message();
+  img.geometry = Geometry{};
+  img.geometry.origin_lps[2] = std::numeric_limits<double>::quiet_NaN();
+  st = write_image(img, tmp / "nan.nii.gz");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument) << st.error().to_string();
+  img.geometry = Geometry{};
+  img.geometry.set_direction_column(2, {1, 0, 0});
+  st = write_image(img, tmp / "flat.nii.gz");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument) << st.error().to_string();
+  EXPECT_EQ(count_files(tmp.path()), 0u);
+}
+
 TEST(ItkRead, GarbageWithImageExtensionIsInvalidData) {
   TempDir tmp;
   const fs::path p = tmp / "garbage.nrrd";

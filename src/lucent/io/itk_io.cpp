@@ -645,6 +645,24 @@ Status write_impl(const Image& image, const fs::path& path, Format format, const
                     (t.defined() ? std::to_string(t.dim()) : std::string("none")));
   const int64_t channels = t.size(0);
   const Geometry& g = image.geometry;
+  // NaN/Inf or a degenerate frame would be written as a file no reader trusts (ITK's NIfTI
+  // orientation code does not even return on NaN).
+  for (int i = 0; i < 3; ++i)
+    if (!std::isfinite(g.origin_lps[i]) || !std::isfinite(g.spacing_mm[i]) || !(g.spacing_mm[i] > 0.0))
+      return fail(ErrorCode::kInvalidArgument, "cannot write " + path.string() + ": geometry has origin (" +
+                                                   std::to_string(g.origin_lps[0]) + ", " +
+                                                   std::to_string(g.origin_lps[1]) + ", " +
+                                                   std::to_string(g.origin_lps[2]) + ") and spacing (" +
+                                                   std::to_string(g.spacing_mm[0]) + ", " +
+                                                   std::to_string(g.spacing_mm[1]) + ", " +
+                                                   std::to_string(g.spacing_mm[2]) +
+                                                   "); origin must be finite and spacing positive");
+  for (const double v : g.direction)
+    if (!std::isfinite(v))
+      return fail(ErrorCode::kInvalidArgument, "cannot write " + path.string() + ": geometry direction is not finite");
+  if (std::abs(dot(cross(g.direction_column(0), g.direction_column(1)), g.direction_column(2))) < 1e-6)
+    return fail(ErrorCode::kInvalidArgument, "cannot write " + path.string() +
+                                                 ": geometry direction columns are degenerate (not a 3-D frame)");
 
   // Tensor (C, Z, Y, X) view; a 2-D image is (C, 1, Y, X).
   at::Tensor czyx = sd == 2 ? t.unsqueeze(1) : t;
