@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -15,7 +16,12 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -261,6 +267,50 @@ Status blank_regions(DcmDataset* ds, const PixelRule& rule, FileReport& rep) {
   return ok();
 }
 
+// Streams the file through a buffer and writes it with checked write(2) calls: DCMTK's own file
+// writer does not report errors that only surface when its buffered stream is closed (a full
+// disk), and a de-identified file must never be half-written silently.
+Status write_dicom(DcmFileFormat& ff, E_TransferSyntax xfer, const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(ErrorCode::kIoError, "cannot create " + path.string() + ": " + std::strerror(errno));
+  auto put = [&](const void* data, std::size_t n) -> Status {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(fd, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        const bool full = errno == ENOSPC || errno == EDQUOT;
+        return fail(full ? ErrorCode::kResourceExhausted : ErrorCode::kIoError,
+                    "cannot write " + path.string() + ": " + std::strerror(errno) + (full ? " (disk full)" : ""));
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return ok();
+  };
+  Status result = ok();
+  OFCondition cond = ff.validateMetaInfo(xfer, EWM_createNewMeta);
+  if (cond.good()) {
+    std::vector<char> buffer(1 << 20);
+    DcmOutputBufferStream out(buffer.data(), buffer.size());
+    ff.transferInit();
+    do {
+      cond = ff.write(out, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0, EWM_updateMeta);
+      if (cond.good()) out.flush();
+      void* chunk = nullptr;
+      offile_off_t len = 0;
+      out.flushBuffer(chunk, len);
+      if (len > 0) result = put(chunk, static_cast<std::size_t>(len));
+    } while (result && cond == EC_StreamNotifyClient);
+    ff.transferEnd();
+  }
+  if (::close(fd) != 0 && result)
+    result = fail(ErrorCode::kIoError, "cannot close " + path.string() + ": " + std::strerror(errno));
+  if (!result) return result;
+  if (cond.bad()) return fail(ErrorCode::kIoError, "cannot encode " + path.string() + ": " + cond.text());
+  return ok();
+}
+
 }  // namespace
 
 Deidentifier::Deidentifier(Options options, ProjectKey key, std::optional<PixelRules> rules)
@@ -376,14 +426,7 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
   rep.transfer_syntax = DcmXfer(xfer).getXferID();
   if (!ds->canWriteXfer(xfer))
     return fail(ErrorCode::kUnsupported, std::string("cannot write transfer syntax ") + DcmXfer(xfer).getXferName());
-  auto st = writer_(output, [&](const fs::path& tmp) -> Status {
-    const OFCondition w = ff.saveFile(tmp.c_str(), xfer, EET_ExplicitLength, EGL_withoutGL, EPD_noChange, 0, 0,
-                                      EWM_createNewMeta);
-    if (w.bad())
-      return fail(w == EC_InvalidStream || w == EC_StreamNotifyClient ? ErrorCode::kIoError : ErrorCode::kIoError,
-                  "cannot write " + tmp.string() + ": " + w.text() + " (disk full or output not writable?)");
-    return ok();
-  });
+  auto st = writer_(output, [&](const fs::path& tmp) -> Status { return write_dicom(ff, xfer, tmp); });
   if (!st) return std::unexpected(st.error());
   return rep;
 }

@@ -6,7 +6,7 @@
 #include <dcmtk/dcmdata/dcitem.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcsequen.h>
-#include <dcmtk/dcmdata/dcvr.h>
+#include <dcmtk/dcmdata/dctk.h>
 
 #include <cstdio>
 
@@ -15,8 +15,9 @@ namespace {
 
 Status add_elements(DcmItem* item, const std::vector<FixtureElement>& els) {
   for (const FixtureElement& f : els) {
+    // The private creator is implied by the block's creator element, written by the caller; DCMTK
+    // re-derives it when the file is read.
     DcmTag tag(f.group, f.element, DcmVR(f.vr.c_str()));
-    if (!f.private_creator.empty()) tag.setPrivateCreator(f.private_creator.c_str());
     if (f.vr == "SQ") {
       auto* sq = new DcmSequenceOfItems(tag);
       for (const auto& it : f.items) {
@@ -34,7 +35,24 @@ Status add_elements(DcmItem* item, const std::vector<FixtureElement>& els) {
       }
       continue;
     }
-    DcmElement* el = DcmItem::newDicomElement(tag);
+    // Private tags are not in the dictionary, so DCMTK's factory would make them UN: build the
+    // element class for the requested VR directly.
+    DcmElement* el = nullptr;
+    const std::string& v = f.vr;
+    if (v == "LO") el = new DcmLongString(tag);
+    else if (v == "SH") el = new DcmShortString(tag);
+    else if (v == "IS") el = new DcmIntegerString(tag);
+    else if (v == "DS") el = new DcmDecimalString(tag);
+    else if (v == "CS") el = new DcmCodeString(tag);
+    else if (v == "PN") el = new DcmPersonName(tag);
+    else if (v == "DA") el = new DcmDate(tag);
+    else if (v == "TM") el = new DcmTime(tag);
+    else if (v == "DT") el = new DcmDateTime(tag);
+    else if (v == "UT") el = new DcmUnlimitedText(tag);
+    else if (v == "LT") el = new DcmLongText(tag);
+    else if (v == "ST") el = new DcmShortText(tag);
+    else if (v == "UI") el = new DcmUniqueIdentifier(tag);
+    else el = DcmItem::newDicomElement(tag);
     if (!el) return fail(ErrorCode::kInvalidArgument, "cannot create element with VR " + f.vr);
     OFCondition c;
     if (f.vr == "OB" || f.vr == "UN") c = el->putUint8Array(reinterpret_cast<const Uint8*>(f.value.data()), static_cast<unsigned long>(f.value.size()));
