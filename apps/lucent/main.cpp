@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   using namespace lucent;
   CLI::App app{"Lucent: machine learning for medical imaging"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (--threads, -v) may follow the subcommand
   app.set_version_flag("--version", "lucent 0.1.0");
   app::GlobalOptions global;
   app.add_option("--threads", global.threads, "LibTorch intra-op threads (0 = all cores)")
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   app::add_survey_command(app, run);
   app::add_errors_command(app, run);
   app::add_deid_command(app, run);
+  app::add_train_command(app, run);
+  app::add_predict_command(app, run);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,89 @@
+#include "lucent/train/train_config.h"
+
+#include "lucent/core/config.h"
+
+namespace lucent::train {
+namespace fs = std::filesystem;
+
+Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::string& source,
+                                       const fs::path& data_root, const fs::path& config_dir) {
+  ConfigReader r(config, source);
+  TrainConfig c;
+  c.source = config;
+  c.name = r.string("name", "run");
+  c.seed = static_cast<uint64_t>(r.integer("seed", 0, 0));
+  r.integer("threads", 0, 0);  // consumed by the CLI
+  r.string("device", "cpu", {"cpu", "cuda"});
+
+  c.data.kind = r.string("data.kind", "medmnist", {"medmnist"});
+  const std::string path = r.string("data.path", "");
+  const std::string task = r.string("data.task", "auto", {"auto", "binary", "multiclass", "ordinal", "multilabel"});
+  if (task != "auto") c.data.task = *parse_task(task);
+  if (auto labels = r.raw("data.labels", nlohmann::json::array()); labels.is_array()) {
+    for (const auto& l : labels) {
+      if (l.is_string()) c.data.labels.push_back(l.get<std::string>());
+    }
+  }
+
+  c.model.name = r.string("model.name", "resnet18");
+  const auto options = r.raw("model.options", nlohmann::json::object());
+  if (!options.is_object())
+    return fail(ErrorCode::kInvalidArgument, source + ": model.options must be a mapping");
+  for (auto it = options.begin(); it != options.end(); ++it)
+    c.model.options[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+
+  c.preprocess = r.raw("pipeline.preprocess", nlohmann::json::array());
+  c.augment = r.raw("pipeline.augment", nlohmann::json::array());
+  if (!c.preprocess.is_array() || !c.augment.is_array())
+    return fail(ErrorCode::kInvalidArgument, source + ": pipeline.preprocess and pipeline.augment must be lists");
+
+  c.epochs = r.integer("train.epochs", 100, 1, 100000);
+  c.batch_size = r.integer("train.batch_size", 128, 1, 65536);
+  c.eval_batch_size = r.integer("train.eval_batch_size", 512, 1, 65536);
+  auto& o = c.optim;
+  o.optimizer = r.string("train.optimizer", "adam", {"sgd", "adam", "adamw"});
+  o.lr = r.number("train.lr", 1e-3, 1e-12, 100.0);
+  o.weight_decay = r.number("train.weight_decay", 0.0, 0.0, 1.0);
+  o.momentum = r.number("train.momentum", 0.9, 0.0, 0.9999);
+  o.nesterov = r.boolean("train.nesterov", true);
+  o.schedule = r.string("train.schedule", "multistep", {"constant", "multistep", "cosine", "onecycle"});
+  o.milestones = r.numbers("train.milestones", {0.5, 0.75});
+  o.gamma = r.number("train.gamma", 0.1, 0.0, 1.0);
+  o.warmup_epochs = r.number("train.warmup_epochs", 0.0, 0.0);
+  o.final_lr_fraction = r.number("train.final_lr_fraction", 0.0, 0.0, 1.0);
+  auto& l = c.loss;
+  l.name = r.string("train.loss", "auto", {"auto", "cross_entropy", "bce", "focal"});
+  l.label_smoothing = r.number("train.label_smoothing", 0.0, 0.0, 0.5);
+  l.class_weights = r.string("train.class_weights", "none", {"none", "balanced"});
+  l.focal_gamma = r.number("train.focal_gamma", 2.0, 0.0, 10.0);
+  c.grad_clip = r.number("train.grad_clip", 0.0, 0.0);
+  c.ema_decay = r.number("train.ema_decay", 0.0, 0.0, 0.99999);
+  c.mixup_alpha = r.number("train.mixup_alpha", 0.0, 0.0, 10.0);
+  c.cutmix_alpha = r.number("train.cutmix_alpha", 0.0, 0.0, 10.0);
+  c.early_stopping_patience = r.integer("train.early_stopping_patience", 0, 0);
+  c.select_metric = r.string("train.select_metric", "auc", {"auc", "acc", "loss"});
+  c.max_batches_per_epoch = r.integer("train.max_batches_per_epoch", 0, 0);
+  if (auto st = r.finish(); !st) return std::unexpected(st.error());
+
+  for (double m : o.milestones)
+    if (m <= 0 || m >= 1)
+      return fail(ErrorCode::kInvalidArgument,
+                  source + ": train.milestones are fractions of the epochs and must lie in (0, 1)");
+  if (o.warmup_epochs >= static_cast<double>(c.epochs))
+    return fail(ErrorCode::kInvalidArgument, source + ": train.warmup_epochs must be shorter than train.epochs");
+  if (path.empty()) return fail(ErrorCode::kInvalidArgument, source + ": data.path is required");
+  fs::path p(path);
+  if (p.is_relative()) {
+    if (fs::exists(data_root / p)) p = data_root / p;
+    else if (fs::exists(config_dir / p)) p = config_dir / p;
+    else
+      return fail(ErrorCode::kNotFound, source + ": data.path " + path + " not found under " + data_root.string() +
+                                            " (LUCENT_DATA) or " + config_dir.string() +
+                                            "; fetch it with `lucent data fetch` or fix the path");
+  }
+  if (!fs::exists(p)) return fail(ErrorCode::kNotFound, source + ": data.path " + p.string() + " does not exist");
+  c.data.path = fs::absolute(p);
+  return c;
+}
+
+}  // namespace lucent::train

@@ -1,0 +1,478 @@
+#include "lucent/train/trainer.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numbers>
+
+#include "lucent/core/atomic_file.h"
+#include "lucent/core/hash.h"
+#include "lucent/core/log.h"
+#include "lucent/core/safetensors.h"
+#include "lucent/metrics/classification.h"
+#include "lucent/nets/bundle.h"
+
+namespace lucent::train {
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Learning rate at a (fractional) epoch position.
+double learning_rate(const OptimConfig& o, double epoch_pos, int64_t epochs) {
+  const double base = o.lr, e = static_cast<double>(epochs);
+  if (o.schedule == "onecycle") {
+    const double up = 0.3 * e, start = base / 25.0, end = base / 1e4;
+    if (epoch_pos < up) return start + (base - start) * 0.5 * (1 - std::cos(std::numbers::pi * epoch_pos / up));
+    return end + (base - end) * 0.5 * (1 + std::cos(std::numbers::pi * (epoch_pos - up) / (e - up)));
+  }
+  if (o.warmup_epochs > 0 && epoch_pos < o.warmup_epochs) return base * std::max(epoch_pos, 1e-3) / o.warmup_epochs;
+  if (o.schedule == "multistep") {
+    double lr = base;
+    for (double m : o.milestones)
+      if (epoch_pos >= m * e) lr *= o.gamma;
+    return lr;
+  }
+  if (o.schedule == "cosine") {
+    const double floor = base * o.final_lr_fraction;
+    const double t = (epoch_pos - o.warmup_epochs) / std::max(1e-9, e - o.warmup_epochs);
+    return floor + (base - floor) * 0.5 * (1 + std::cos(std::numbers::pi * std::clamp(t, 0.0, 1.0)));
+  }
+  return base;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o, std::vector<at::Tensor> params) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov && o.momentum > 0).weight_decay(o.weight_decay));
+  if (o.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+}
+
+// Loss for one target set; `y` int64 (B, L).
+at::Tensor loss_for(const at::Tensor& logits, const at::Tensor& y, Task task, const LossConfig& l,
+                    const at::Tensor& class_weights) {
+  if (task == Task::kMultilabel || l.name == "bce") {
+    auto target = y.to(logits.scalar_type());
+    if (task != Task::kMultilabel) target = F::one_hot(y.select(1, 0), logits.size(1)).to(logits.scalar_type());
+    if (l.label_smoothing > 0) target = target * (1 - l.label_smoothing) + 0.5 * l.label_smoothing;
+    auto bce = F::binary_cross_entropy_with_logits(
+        logits, target, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone));
+    if (l.name == "focal") {
+      auto p = torch::sigmoid(logits);
+      auto pt = p * target + (1 - p) * (1 - target);
+      bce = bce * (1 - pt).pow(l.focal_gamma);
+    }
+    return bce.mean();
+  }
+  const auto target = y.select(1, 0);
+  auto opts = F::CrossEntropyFuncOptions().label_smoothing(l.label_smoothing);
+  if (class_weights.defined()) opts = opts.weight(class_weights);
+  if (l.name == "focal") {
+    auto ce = F::cross_entropy(logits, target, opts.reduction(torch::kNone));
+    auto pt = torch::softmax(logits, 1).gather(1, target.unsqueeze(1)).squeeze(1);
+    return (ce * (1 - pt).pow(l.focal_gamma)).mean();
+  }
+  return F::cross_entropy(logits, target, opts);
+}
+
+struct Checkpoint {
+  int64_t next_epoch = 0;
+  double best_value = -std::numeric_limits<double>::infinity();
+  int64_t best_epoch = -1;
+  int64_t epochs_without_improvement = 0;
+  int64_t step = 0;
+  nlohmann::json best_val = nlohmann::json::object();
+};
+
+Status save_checkpoint(const fs::path& dir, nets::Net& net, nets::Net* ema, torch::optim::Optimizer& opt,
+                       const Checkpoint& c, const nlohmann::json& config) {
+  const fs::path tmp = temporary_sibling(dir);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot create " + tmp.string() + ": " + ec.message());
+  Status st = write_safetensors(tmp / "model.safetensors", nets::state_tensors(net));
+  if (st && ema) st = write_safetensors(tmp / "ema.safetensors", nets::state_tensors(*ema));
+  if (st) {
+    try {
+      torch::save(opt, (tmp / "optimizer.pt").string());
+    } catch (const std::exception& e) {
+      st = fail(ErrorCode::kIoError, std::string("cannot save optimiser state: ") + e.what());
+    }
+  }
+  nlohmann::json state = {{"next_epoch", c.next_epoch},   {"best_value", c.best_value},
+                          {"best_epoch", c.best_epoch},   {"epochs_without_improvement", c.epochs_without_improvement},
+                          {"step", c.step},               {"best_val", c.best_val},
+                          {"config_sha256", sha256_hex(config.dump())}};
+  if (st) st = write_file_atomically(tmp / "state.json", state.dump(2));
+  if (!st) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  const fs::path old = temporary_sibling(dir);
+  if (fs::exists(dir)) fs::rename(dir, old, ec);
+  fs::rename(tmp, dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot move checkpoint into " + dir.string() + ": " + ec.message());
+  fs::remove_all(old, ec);
+  return ok();
+}
+
+Result<Checkpoint> load_checkpoint(const fs::path& dir, nets::Net& net, nets::Net* ema, torch::optim::Optimizer& opt,
+                                   const nlohmann::json& config) {
+  auto text = read_file(dir / "state.json");
+  if (!text) return std::unexpected(text.error().with_context("resuming"));
+  Checkpoint c;
+  try {
+    auto s = nlohmann::json::parse(*text);
+    if (s.at("config_sha256").get<std::string>() != sha256_hex(config.dump()))
+      return fail(ErrorCode::kInvalidArgument, "cannot resume " + dir.string() +
+                                                   ": the recipe differs from the one this run started with; "
+                                                   "use the same config and --set values, or a new --out folder");
+    c.next_epoch = s.at("next_epoch");
+    c.best_value = s.at("best_value").is_null() ? -std::numeric_limits<double>::infinity() : s.at("best_value").get<double>();
+    c.best_epoch = s.at("best_epoch");
+    c.epochs_without_improvement = s.at("epochs_without_improvement");
+    c.step = s.at("step");
+    c.best_val = s.at("best_val");
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInvalidData, (dir / "state.json").string() + " is malformed: " + e.what());
+  }
+  auto w = read_safetensors(dir / "model.safetensors");
+  if (!w) return std::unexpected(w.error());
+  if (auto st = nets::load_state_tensors(net, w->tensors, (dir / "model.safetensors").string()); !st)
+    return std::unexpected(st.error());
+  if (ema) {
+    auto e = read_safetensors(dir / "ema.safetensors");
+    if (!e) return std::unexpected(e.error());
+    if (auto st = nets::load_state_tensors(*ema, e->tensors, (dir / "ema.safetensors").string()); !st)
+      return std::unexpected(st.error());
+  }
+  try {
+    torch::load(opt, (dir / "optimizer.pt").string());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kInvalidData, "cannot read optimiser state in " + dir.string() + ": " + e.what());
+  }
+  return c;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  const int t = static_cast<int>(s + 0.5);
+  std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
+  return buf;
+}
+
+}  // namespace
+
+at::Tensor predict_probabilities(nets::Net& net, const data::TensorDataset& dataset, Task task, int64_t batch_size,
+                                 double temperature, const std::string& device) {
+  torch::NoGradGuard guard;
+  net.eval();
+  const torch::Device dev(device);
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < dataset.size(); start += batch_size) {
+    auto x = dataset.images().slice(0, start, std::min(dataset.size(), start + batch_size)).to(at::kFloat).to(dev);
+    auto logits = net.forward(x).to(at::kDouble) / temperature;
+    parts.push_back((task == Task::kMultilabel ? torch::sigmoid(logits) : torch::softmax(logits, 1)).cpu());
+  }
+  return torch::cat(parts, 0);
+}
+
+Result<nlohmann::json> score(const at::Tensor& probs, const data::TensorDataset& dataset, Task task) {
+  const auto p = probs.contiguous();
+  const auto y = dataset.labels().contiguous();
+  std::vector<std::vector<double>> pv(static_cast<std::size_t>(p.size(0)));
+  std::vector<std::vector<int>> yv(static_cast<std::size_t>(y.size(0)));
+  auto pa = p.accessor<double, 2>();
+  auto ya = y.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < p.size(0); ++i) {
+    for (int64_t k = 0; k < p.size(1); ++k) pv[i].push_back(pa[i][k]);
+    for (int64_t k = 0; k < y.size(1); ++k) yv[i].push_back(static_cast<int>(ya[i][k]));
+  }
+  auto auc = metrics::roc_auc(pv, yv, task);
+  if (!auc) return std::unexpected(auc.error());
+  auto acc = metrics::accuracy(pv, yv, task);
+  if (!acc) return std::unexpected(acc.error());
+  return nlohmann::json{{"auc", *auc}, {"acc", *acc}, {"n", p.size(0)}};
+}
+
+Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt, const nets::NetRegistry& net_registry,
+                                 const transforms::TransformRegistry& tf_registry) {
+  const auto t_start = Clock::now();
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot create run folder " + opt.out_dir.string() + ": " + ec.message());
+  const fs::path ckpt_dir = opt.out_dir / "checkpoint";
+  if (fs::exists(ckpt_dir / "state.json") && !opt.resume)
+    return fail(ErrorCode::kAlreadyExists, opt.out_dir.string() +
+                                               " already holds a training run; pass --resume to continue it or choose another --out");
+  if (opt.device == "cuda" && !torch::cuda::is_available())
+    return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
+  const torch::Device device(opt.device);
+
+  // Data: the three MedMNIST splits, preprocessed once.
+  auto train_set = data::load_medmnist(cfg.data.path, "train", cfg.data.task);
+  if (!train_set) return std::unexpected(train_set.error());
+  auto val_set = data::load_medmnist(cfg.data.path, "val", (*train_set)->task());
+  if (!val_set) return std::unexpected(val_set.error());
+  auto test_set = data::load_medmnist(cfg.data.path, "test", (*train_set)->task());
+  if (!test_set) return std::unexpected(test_set.error());
+  const Task task = (*train_set)->task();
+  const int64_t outputs = (*train_set)->num_classes();
+  auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
+  if (!preprocess) return std::unexpected(preprocess.error().with_context("pipeline.preprocess"));
+  auto augment = transforms::Pipeline::from_json(cfg.augment, tf_registry);
+  if (!augment) return std::unexpected(augment.error().with_context("pipeline.augment"));
+  Rng pre_rng(cfg.seed);
+  for (auto* ds : {train_set->get(), val_set->get(), test_set->get()})
+    if (auto st = ds->preprocess(*preprocess, pre_rng); !st) return std::unexpected(st.error().with_context("preprocessing"));
+
+  // Model (and its EMA twin).
+  nets::NetSpec spec = cfg.model;
+  spec.spatial_dims = (*train_set)->spatial_dims();
+  spec.in_channels = (*train_set)->channels();
+  spec.num_outputs = outputs;
+  at::manual_seed(static_cast<uint64_t>(cfg.seed));
+  auto net = net_registry.create(spec);
+  if (!net) return std::unexpected(net.error());
+  std::shared_ptr<nets::Net> ema;
+  if (cfg.ema_decay > 0) {
+    auto e = net_registry.create(spec);
+    if (!e) return std::unexpected(e.error());
+    ema = *e;
+    torch::NoGradGuard g;
+    auto src = nets::state_tensors(**net);
+    auto dst = nets::state_tensors(*ema);
+    for (std::size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+  }
+  (*net)->to(device);
+  if (ema) ema->to(device);
+  auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
+
+  at::Tensor class_weights;
+  if (cfg.loss.class_weights == "balanced" && task != Task::kMultilabel) {
+    auto counts = (*train_set)->class_counts();
+    std::vector<float> w;
+    const double n = static_cast<double>((*train_set)->size());
+    for (auto c : counts) w.push_back(c > 0 ? static_cast<float>(n / (static_cast<double>(counts.size()) * c)) : 0.f);
+    class_weights = torch::tensor(w).to(device);
+  }
+
+  Checkpoint ck;
+  if (opt.resume && fs::exists(ckpt_dir / "state.json")) {
+    auto loaded = load_checkpoint(ckpt_dir, **net, ema.get(), *optimizer, cfg.source);
+    if (!loaded) return std::unexpected(loaded.error());
+    ck = *loaded;
+    log_info("resuming " + opt.out_dir.string() + " at epoch " + std::to_string(ck.next_epoch + 1));
+  }
+  if (auto st = write_file_atomically(opt.out_dir / "config.json", cfg.source.dump(2) + "\n"); !st)
+    return std::unexpected(st.error());
+
+  auto data_hash = sha256_file(cfg.data.path);
+  if (!data_hash) return std::unexpected(data_hash.error());
+
+  nets::BundleManifest manifest;
+  manifest.architecture = spec;
+  manifest.preprocess = cfg.preprocess;
+  manifest.input_size = (*train_set)->spatial_size();
+  manifest.task = task_name(task);
+  manifest.labels = cfg.data.labels;
+  if (manifest.labels.size() != static_cast<std::size_t>(outputs)) {
+    manifest.labels.clear();
+    for (int64_t k = 0; k < outputs; ++k) manifest.labels.push_back("class_" + std::to_string(k));
+  }
+  manifest.training = {{"recipe", cfg.name},
+                       {"seed", cfg.seed},
+                       {"config", cfg.source},
+                       {"data", {{"path", cfg.data.path.filename().string()}, {"sha256", *data_hash},
+                                 {"train", (*train_set)->size()}, {"val", (*val_set)->size()}, {"test", (*test_set)->size()}}},
+                       {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
+                       {"device", opt.device}};
+
+  data::DataLoader loader(**train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
+                          cfg.seed);
+  int64_t batches = loader.batches_per_epoch();
+  if (cfg.max_batches_per_epoch > 0) batches = std::min(batches, cfg.max_batches_per_epoch);
+  const bool tty = isatty(STDERR_FILENO) && !opt.quiet;
+  std::ofstream log(opt.out_dir / "log.jsonl", std::ios::app);
+
+  const int64_t first_epoch = ck.next_epoch;
+  for (int64_t epoch = ck.next_epoch; epoch < cfg.epochs; ++epoch) {
+    if (opt.max_epochs_this_run > 0 && epoch - first_epoch >= opt.max_epochs_this_run) {
+      TrainResult partial;
+      partial.bundle_dir = opt.out_dir / "bundle";
+      partial.val_metrics = ck.best_val;
+      partial.best_epoch = ck.best_epoch + 1;
+      partial.seconds = seconds_since(t_start);
+      partial.completed = false;
+      return partial;
+    }
+    const auto t_epoch = Clock::now();
+    (*net)->train();
+    at::manual_seed(cfg.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    loader.start_epoch(epoch);
+    double loss_sum = 0;
+    int64_t seen = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      if (opt.interrupt && opt.interrupt->load())
+        return fail(ErrorCode::kCancelled, "training interrupted during epoch " + std::to_string(epoch + 1) +
+                                               "; the checkpoint of the last completed epoch is kept in " +
+                                               ckpt_dir.string() + "; continue with --resume");
+      auto item = loader.next();
+      if (!item) break;
+      if (!*item) return std::unexpected(item->error());
+      at::Tensor x = (*item)->images.to(device), y = (*item)->labels.to(device);
+      const double lr = learning_rate(cfg.optim, static_cast<double>(epoch) + static_cast<double>(b) / batches, cfg.epochs);
+      set_lr(*optimizer, lr);
+      // Mixup / CutMix: convex combination of two targets, seeded per batch.
+      Rng mix_rng = Rng(cfg.seed).fork(static_cast<uint64_t>(epoch) * 7919ULL + static_cast<uint64_t>(b) + 11);
+      double lam = 1.0;
+      at::Tensor perm;
+      const bool use_cutmix = cfg.cutmix_alpha > 0 && (cfg.mixup_alpha <= 0 || mix_rng.bernoulli(0.5));
+      const double alpha = use_cutmix ? cfg.cutmix_alpha : cfg.mixup_alpha;
+      if (alpha > 0) {
+        std::gamma_distribution<double> ga(alpha, 1.0);
+        std::mt19937_64 eng(mix_rng.integer(0, INT64_MAX));
+        const double g1 = ga(eng), g2 = ga(eng);
+        lam = g1 / (g1 + g2);
+        perm = at::randperm(x.size(0), mix_rng.generator()).to(device);
+        if (use_cutmix) {
+          const int64_t h = x.size(-2), w = x.size(-1);
+          const double r = std::sqrt(1 - lam);
+          const int64_t ch = static_cast<int64_t>(h * r), cw = static_cast<int64_t>(w * r);
+          const int64_t cy = mix_rng.integer(0, h - 1), cx = mix_rng.integer(0, w - 1);
+          const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, h), y1 = std::clamp<int64_t>(cy + ch / 2, 0, h);
+          const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, w), x1 = std::clamp<int64_t>(cx + cw / 2, 0, w);
+          auto mixed = x.clone();
+          mixed.narrow(-2, y0, y1 - y0).narrow(-1, x0, x1 - x0)
+              .copy_(x.index_select(0, perm).narrow(-2, y0, y1 - y0).narrow(-1, x0, x1 - x0));
+          x = mixed;
+          lam = 1.0 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(h * w);
+        } else {
+          x = lam * x + (1 - lam) * x.index_select(0, perm);
+        }
+      }
+      optimizer->zero_grad();
+      at::Tensor logits = (*net)->forward(x);
+      at::Tensor loss = loss_for(logits, y, task, cfg.loss, class_weights);
+      if (perm.defined()) loss = lam * loss + (1 - lam) * loss_for(logits, y.index_select(0, perm), task, cfg.loss, class_weights);
+      const double lv = loss.item<double>();
+      if (!std::isfinite(lv))
+        return fail(ErrorCode::kInvalidData,
+                    "the training loss became " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
+                        std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
+                        "; training stopped and the last good checkpoint is kept in " + ckpt_dir.string() +
+                        "; lower train.lr or enable train.grad_clip");
+      loss.backward();
+      if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_((*net)->parameters(), cfg.grad_clip);
+      optimizer->step();
+      ++ck.step;
+      if (ema) {
+        torch::NoGradGuard g;
+        auto src = nets::state_tensors(**net);
+        auto dst = nets::state_tensors(*ema);
+        for (std::size_t i = 0; i < src.size(); ++i) {
+          if (dst[i].second.is_floating_point()) dst[i].second.mul_(cfg.ema_decay).add_(src[i].second, 1 - cfg.ema_decay);
+          else dst[i].second.copy_(src[i].second);
+        }
+      }
+      loss_sum += lv * static_cast<double>(x.size(0));
+      seen += x.size(0);
+      if (tty) {
+        const double el = seconds_since(t_epoch);
+        const int width = 24, done = static_cast<int>(width * (b + 1) / batches);
+        std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %.0f img/s ETA %s   ",
+                     static_cast<long long>(epoch + 1), static_cast<long long>(cfg.epochs),
+                     std::string(done, '#').c_str(), std::string(width - done, '.').c_str(),
+                     static_cast<long long>(b + 1), static_cast<long long>(batches), loss_sum / seen, seen / el,
+                     format_duration(el / (b + 1) * (batches - b - 1)).c_str());
+      }
+    }
+    if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
+    const double train_seconds = seconds_since(t_epoch);
+
+    nets::Net& eval_net = ema ? *ema : **net;
+    auto val_probs = predict_probabilities(eval_net, **val_set, task, cfg.eval_batch_size, 1.0, opt.device);
+    auto val = score(val_probs, **val_set, task);
+    if (!val) return std::unexpected(val.error().with_context("validation"));
+    const double value = cfg.select_metric == "loss" ? -loss_sum / std::max<int64_t>(seen, 1) : (*val)[cfg.select_metric].get<double>();
+    const bool improved = value > ck.best_value;
+    if (improved) {
+      ck.best_value = value;
+      ck.best_epoch = epoch;
+      ck.best_val = *val;
+      ck.epochs_without_improvement = 0;
+      manifest.metrics = {{"val", *val}, {"epoch", epoch + 1}};
+      eval_net.to(torch::kCPU);
+      Status st = nets::save_bundle(opt.out_dir / "bundle", eval_net, manifest);
+      eval_net.to(device);
+      if (!st) return std::unexpected(st.error());
+    } else {
+      ++ck.epochs_without_improvement;
+    }
+    ck.next_epoch = epoch + 1;
+    if (auto st = save_checkpoint(ckpt_dir, **net, ema.get(), *optimizer, ck, cfg.source); !st)
+      return std::unexpected(st.error());
+    const nlohmann::json line = {{"epoch", epoch + 1},
+                                 {"loss", loss_sum / std::max<int64_t>(seen, 1)},
+                                 {"lr", learning_rate(cfg.optim, static_cast<double>(epoch + 1) - 1e-9, cfg.epochs)},
+                                 {"val", *val},
+                                 {"best_epoch", ck.best_epoch + 1},
+                                 {"images_per_s", seen / std::max(train_seconds, 1e-9)},
+                                 {"epoch_s", seconds_since(t_epoch)}};
+    log << line.dump() << "\n" << std::flush;
+    if (!opt.quiet) {
+      std::printf("epoch %3lld/%lld  loss %.4f  val auc %.4f acc %.4f  %s %6.0f img/s  %.1fs\n",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(cfg.epochs), line["loss"].get<double>(),
+                  (*val)["auc"].get<double>(), (*val)["acc"].get<double>(), improved ? "*" : " ",
+                  line["images_per_s"].get<double>(), line["epoch_s"].get<double>());
+      std::fflush(stdout);
+    }
+    if (cfg.early_stopping_patience > 0 && ck.epochs_without_improvement >= cfg.early_stopping_patience) {
+      log_info("early stopping: no improvement of validation " + cfg.select_metric + " for " +
+               std::to_string(cfg.early_stopping_patience) + " epochs");
+      break;
+    }
+  }
+
+  // Test the selected checkpoint (the bundle, exactly as deployed).
+  auto bundle = nets::load_bundle(opt.out_dir / "bundle", net_registry);
+  if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
+  bundle->net->to(device);
+  auto test_probs = predict_probabilities(*bundle->net, **test_set, task, cfg.eval_batch_size, 1.0, opt.device);
+  auto test = score(test_probs, **test_set, task);
+  if (!test) return std::unexpected(test.error().with_context("test"));
+  TrainResult result;
+  result.bundle_dir = opt.out_dir / "bundle";
+  result.test_metrics = *test;
+  result.val_metrics = ck.best_val;
+  result.best_epoch = ck.best_epoch + 1;
+  result.seconds = seconds_since(t_start);
+  manifest.metrics = {{"val", ck.best_val}, {"test", *test}, {"epoch", ck.best_epoch + 1}};
+  bundle->net->to(torch::kCPU);
+  if (auto st = nets::save_bundle(result.bundle_dir, *bundle->net, manifest); !st) return std::unexpected(st.error());
+  const nlohmann::json metrics = {{"recipe", cfg.name}, {"task", task_name(task)}, {"seed", cfg.seed},
+                                  {"best_epoch", result.best_epoch}, {"val", ck.best_val}, {"test", *test},
+                                  {"train_seconds", result.seconds}};
+  if (auto st = write_file_atomically(opt.out_dir / "metrics.json", metrics.dump(2) + "\n"); !st)
+    return std::unexpected(st.error());
+  return result;
+}
+
+}  // namespace lucent::train

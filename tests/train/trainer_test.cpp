@@ -1,0 +1,155 @@
+#include "lucent/train/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "lucent/core/config.h"
+#include "lucent/core/safetensors.h"
+#include "lucent/nets/bundle.h"
+#include "support/test_support.h"
+
+namespace lucent::train {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kRecipe = R"(
+name: breast-smoke
+seed: 3
+data: {kind: medmnist, path: medmnist/breastmnist.npz, labels: [malignant, benign_or_normal]}
+model: {name: resnet10, options: {width: 8}}
+pipeline:
+  preprocess:
+    - {name: scale_intensity, in_min: 0, in_max: 255}
+  augment:
+    - {name: flip, axes: [x], p: 0.5}
+    - {name: affine, rotate_deg: 10, p: 0.5}
+train: {epochs: 2, batch_size: 32, lr: 0.002, optimizer: adamw, schedule: cosine, max_batches_per_epoch: 3,
+        ema_decay: 0.9, mixup_alpha: 0.2}
+)";
+
+struct Env {
+  nets::NetRegistry nets;
+  transforms::TransformRegistry tfs;
+  Env() {
+    nets::register_builtin_nets(nets);
+    transforms::register_builtin_transforms(tfs);
+    at::set_num_threads(1);  // bit-identical reruns need the same reduction order
+  }
+  Result<TrainConfig> config(const std::string& extra = "") {
+    auto j = parse_yaml(std::string(kRecipe) + extra, "smoke.yaml");
+    if (!j) return std::unexpected(j.error());
+    return parse_train_config(*j, "smoke.yaml", test::data_dir(), ".");
+  }
+};
+
+std::map<std::string, at::Tensor> weights(const fs::path& bundle) {
+  return read_safetensors(bundle / "weights.safetensors")->tensors;
+}
+
+TEST(Trainer, TrainsAndWritesABundleThatReproducesItsTestMetrics) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  auto r = run_training(*cfg, {.out_dir = dir / "run", .quiet = true}, env.nets, env.tfs);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->completed);
+  for (const char* f : {"bundle/bundle.json", "metrics.json", "log.jsonl", "config.json", "checkpoint/state.json"})
+    EXPECT_TRUE(fs::exists(dir / "run" / f)) << f;
+  const double auc = r->test_metrics["auc"];
+  EXPECT_GE(auc, 0.0);
+  EXPECT_LE(auc, 1.0);
+  EXPECT_EQ(r->test_metrics["n"], 156);  // the official BreastMNIST test split
+  // The bundle alone (its preprocess + weights) reproduces the test metrics.
+  auto b = nets::load_bundle(dir / "run" / "bundle", env.nets);
+  ASSERT_TRUE(b) << b.error().to_string();
+  auto test_set = data::load_medmnist(cfg->data.path, "test");
+  auto pre = transforms::Pipeline::from_json(b->manifest.preprocess, env.tfs);
+  Rng rng(0);
+  ASSERT_TRUE((*test_set)->preprocess(*pre, rng));
+  auto again = score(predict_probabilities(*b->net, **test_set, Task::kBinary, 64, 1.0, "cpu"), **test_set, Task::kBinary);
+  EXPECT_DOUBLE_EQ((*again)["auc"].get<double>(), auc);
+  EXPECT_EQ(b->manifest.labels, (std::vector<std::string>{"malignant", "benign_or_normal"}));
+  EXPECT_EQ(b->manifest.training["data"]["sha256"].get<std::string>().size(), 64u);
+}
+
+TEST(Trainer, ResumeAfterAnInterruptionGivesIdenticalWeights) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  ASSERT_TRUE(cfg);
+  ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / "straight", .quiet = true}, env.nets, env.tfs));
+  auto first = run_training(*cfg, {.out_dir = dir / "split", .quiet = true, .max_epochs_this_run = 1}, env.nets, env.tfs);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->completed);
+  auto again = run_training(*cfg, {.out_dir = dir / "split", .quiet = true}, env.nets, env.tfs);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  auto resumed = run_training(*cfg, {.out_dir = dir / "split", .resume = true, .quiet = true}, env.nets, env.tfs);
+  ASSERT_TRUE(resumed) << resumed.error().to_string();
+  auto a = read_safetensors(dir / "straight" / "checkpoint" / "model.safetensors")->tensors;
+  auto b = read_safetensors(dir / "split" / "checkpoint" / "model.safetensors")->tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  EXPECT_EQ(resumed->test_metrics, run_training(*cfg, {.out_dir = dir / "straight", .resume = true, .quiet = true},
+                                                env.nets, env.tfs)->test_metrics);
+}
+
+TEST(Trainer, ResumeWithADifferentRecipeIsRefused) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  ASSERT_TRUE(run_training(*env.config(), {.out_dir = dir / "run", .quiet = true, .max_epochs_this_run = 1}, env.nets, env.tfs));
+  auto other = env.config("seed: 4\n");
+  auto r = run_training(*other, {.out_dir = dir / "run", .resume = true, .quiet = true}, env.nets, env.tfs);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("recipe differs"), std::string::npos);
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  ASSERT_TRUE(cfg);
+  ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / "run", .quiet = true, .max_epochs_this_run = 1}, env.nets, env.tfs));
+  const auto before = read_safetensors(dir / "run" / "checkpoint" / "model.safetensors")->tensors;
+  // Poison the weights in memory via an absurd learning rate on resume: the loss explodes.
+  auto poisoned = *cfg;
+  poisoned.optim.lr = 1e30;
+  poisoned.source = cfg->source;  // same recipe hash so the resume is accepted
+  poisoned.mixup_alpha = 0;
+  auto r = run_training(poisoned, {.out_dir = dir / "run", .resume = true, .quiet = true}, env.nets, env.tfs);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidData);
+  EXPECT_NE(r.error().message().find("last good checkpoint"), std::string::npos);
+  const auto after = read_safetensors(dir / "run" / "checkpoint" / "model.safetensors")->tensors;
+  for (const auto& [name, t] : before) EXPECT_TRUE(torch::equal(t, after.at(name))) << name;
+}
+
+TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
+  Env env;
+  auto unknown = env.config("trian: {epochs: 3}\n");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message().find("trian"), std::string::npos);
+  auto j = *parse_yaml(std::string(kRecipe), "x.yaml");
+  j["train"]["epochs"] = "three";
+  auto wrong_type = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(wrong_type);
+  EXPECT_NE(wrong_type.error().message().find("train.epochs must be an integer"), std::string::npos);
+  j["train"]["epochs"] = 0;
+  auto impossible = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(impossible);
+  EXPECT_NE(impossible.error().message().find("train.epochs is 0"), std::string::npos);
+  j["train"]["epochs"] = 2;
+  j["data"]["path"] = "medmnist/nosuchmnist.npz";
+  auto missing = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace lucent::train
