@@ -10,7 +10,7 @@ PACKAGES=(
   libinsighttoolkit5-dev
   libopenjp2-7-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev libssl-dev
+  libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dcm2niix dicom3tools python3-pydicom python3-numpy python3-nibabel
 )
