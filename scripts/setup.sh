@@ -8,7 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libdcmtk-dev dcmtk
   libinsighttoolkit5-dev
-  libopenjp2-7-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev
+  libopenjp2-7-dev libgif-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev

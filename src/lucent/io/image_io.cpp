@@ -8,6 +8,7 @@
 
 #include "lucent/core/atomic_file.h"
 #include "lucent/io/dicom.h"
+#include "lucent/io/internal/gif.h"
 #include "lucent/io/internal/itk_io.h"
 #include "lucent/io/npz.h"
 
@@ -25,6 +26,7 @@ std::string_view format_name(Format f) {
     case Format::kJpeg: return "JPEG";
     case Format::kTiff: return "TIFF";
     case Format::kBmp: return "BMP";
+    case Format::kGif: return "GIF";
     case Format::kNpz: return "NumPy npz";
     case Format::kUnknown: break;
   }
@@ -42,6 +44,7 @@ Format format_from_extension(const fs::path& path) {
   if (ext == ".jpg" || ext == ".jpeg") return Format::kJpeg;
   if (ext == ".tif" || ext == ".tiff") return Format::kTiff;
   if (ext == ".bmp") return Format::kBmp;
+  if (ext == ".gif") return Format::kGif;
   if (ext == ".npz") return Format::kNpz;
   if (ext == ".dcm" || ext == ".dicom" || ext == ".ima") return Format::kDicom;
   return Format::kUnknown;
@@ -74,6 +77,7 @@ Result<Format> detect_format(const fs::path& path) {
   if (starts_with(head, "\xFF\xD8\xFF")) return Format::kJpeg;
   if (starts_with(head, "II*\0") || starts_with(head, std::string_view("MM\0*", 4))) return Format::kTiff;
   if (starts_with(head, "BM")) return Format::kBmp;
+  if (starts_with(head, "GIF87a") || starts_with(head, "GIF89a")) return Format::kGif;
   if (starts_with(head, "NRRD")) return Format::kNrrd;
   if (starts_with(head, "PK\x03\x04")) return Format::kNpz;
   if (head.size() >= 348 && (head.compare(344, 4, std::string_view("n+1\0", 4)) == 0 ||
@@ -91,6 +95,7 @@ Result<Image> read_image(const fs::path& path, const ReadOptions& options) {
   switch (*format) {
     case Format::kDicomFolder: return read_dicom_folder(path, options);
     case Format::kDicom: return read_dicom_file(path, options);
+    case Format::kGif: return internal::read_gif(path);
     case Format::kNpz: {
       auto split = read_medmnist(path, options.npz_split);
       if (!split) return std::unexpected(split.error());

@@ -4,9 +4,11 @@
 //   auto st  = lucent::io::write_image(*img, "ct.nii.gz");     // format by extension, atomic
 //
 // Formats: DICOM (file, multi-frame, series from a folder; DCMTK + OpenJPEG), NIfTI (.nii,
-// .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), PNG, JPEG, TIFF, BMP (ITK ImageIO),
+// .nii.gz; NIfTI-1 only — NIfTI-2 is kUnsupported with ITK 5.2), NRRD (.nrrd, .nhdr), MetaImage
+// (.mha, .mhd), PNG, JPEG, TIFF, BMP (ITK ImageIO), GIF (giflib: first frame, palette applied),
 // MedMNIST .npz (one image of one split). Readers return LPS geometry whatever the file's
-// convention. Writers: NIfTI, NRRD, MHA/MHD, PNG (2-D, 8/16-bit), always atomic.
+// convention. Writers: NIfTI, NRRD, MHA, PNG and TIFF (2-D), always atomic; .mhd is refused
+// (two files cannot be renamed atomically).
 //
 // Errors: kNotFound (missing path), kInvalidData (corrupt/truncated/not an image),
 // kUnsupported (valid file, unsupported feature — e.g. transfer syntax), kInconsistentSeries
@@ -26,7 +28,7 @@
 
 namespace lucent::io {
 
-enum class Format { kUnknown, kDicom, kDicomFolder, kNifti, kNrrd, kMetaImage, kPng, kJpeg, kTiff, kBmp, kNpz };
+enum class Format { kUnknown, kDicom, kDicomFolder, kNifti, kNrrd, kMetaImage, kPng, kJpeg, kTiff, kBmp, kGif, kNpz };
 [[nodiscard]] std::string_view format_name(Format f);
 
 // How a DICOM series with irregular slices is handled. Neither policy guesses silently.
