@@ -5,7 +5,9 @@
 
 Writes configs/datasets/<name>.sha256 (sha256sum format, "./" prefixes removed, sorted by path)
 from each folder's SHA256SUMS, after re-hashing every listed file so that a list is only derived
-from a copy that matches it. Also checks configs/datasets/medmnist.json (the MD5 table of the
+from a copy that matches it, and configs/datasets/<name>.sources.tsv (the origin of every file)
+from the folder's SOURCES.tsv where there is one, after checking it names the same files and
+hashes. Also checks configs/datasets/medmnist.json (the MD5 table of the
 official MedMNIST release, Zenodo record 10519652): every entry has the expected keys and sizes,
 and every local MedMNIST .npz matches the table's MD5 for its size. Exits non-zero on any problem.
 """
@@ -57,6 +59,22 @@ def derive_list(name, folder):
     out = OUT / f"{name}.sha256"
     out.write_text("".join(f"{entries[p]}  {p}\n" for p in sorted(entries)), encoding="utf-8")
     print(f"{out.relative_to(ROOT)}: {len(entries)} files")
+    sources = folder / "SOURCES.tsv"
+    if not sources.exists():
+        return
+    rows = sources.read_text(encoding="utf-8").splitlines()
+    header = rows[0].split("\t")
+    if header[:3] != ["local_path", "bytes", "sha256"]:
+        sys.exit(f"{sources}: unexpected header {header}")
+    listed = {}
+    for row in rows[1:]:
+        cols = row.split("\t")
+        listed[cols[0]] = cols[2]
+    if listed != entries:
+        sys.exit(f"{sources}: files or hashes differ from SHA256SUMS")
+    out = OUT / f"{name}.sources.tsv"
+    out.write_text("\n".join([rows[0]] + sorted(rows[1:])) + "\n", encoding="utf-8")
+    print(f"{out.relative_to(ROOT)}: origin of {len(listed)} files")
 
 
 def check_medmnist(data):
