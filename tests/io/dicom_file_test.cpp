@@ -173,6 +173,15 @@ TEST(DicomFile, PaletteColourBecomesRgb) {
   expect_same_pixels("pydicom-data/OBXXXX1A.dcm", "pydicom-data/OBXXXX1A_rle.dcm");
 }
 
+TEST(DicomFile, SegmentedPaletteLutsExpandToRgb) {
+  LUCENT_REQUIRE_DATA("dicom/pydicom-data/gdcm-US-ALOKA-16.dcm");
+  Image img = must_read("pydicom-data/gdcm-US-ALOKA-16.dcm");
+  ASSERT_TRUE(img.data.defined());
+  EXPECT_EQ(img.data.size(0), 3);
+  EXPECT_GT(img.data.to(at::kDouble).std().item<double>(), 1.0);
+  expect_same_pixels("pydicom-data/gdcm-US-ALOKA-16.dcm", "pydicom-data/gdcm-US-ALOKA-16_big.dcm");
+}
+
 TEST(DicomFile, Monochrome1IsInvertedSoHigherIsBrighter) {
   LUCENT_REQUIRE_DATA("dicom/debian_python3-pydicom_2.3.1-1/MR_small.dcm");
   // The same pixels labelled MONOCHROME1: v' = min_stored + max_stored - v (signed 16 bits: -1 - v).

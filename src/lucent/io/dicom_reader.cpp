@@ -750,6 +750,51 @@ struct Palette {
   int64_t first = 0;
 };
 
+// Expands a segmented palette LUT (PS3.3 C.7.9.2): discrete (0), linear (1) and indirect (2)
+// segments of 16-bit words in w[begin, end). Bounded: at most 65536 entries, 4 levels of indirection.
+Status expand_segmented_lut(const Uint16* w, Uint32 n, Uint32 begin, Uint32 end, std::vector<uint16_t>& lut, int depth,
+                            const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    return fail(ErrorCode::kInvalidData, path + ": segmented palette LUT is corrupt (" + why + "); re-export it");
+  };
+  if (depth > 4) return bad("indirection nested too deeply");
+  Uint32 i = begin;
+  while (i + 1 < end) {
+    const Uint16 op = w[i], len = w[i + 1];
+    i += 2;
+    if (lut.size() + len > 65536) return bad("more than 65536 entries");
+    if (op == 0) {
+      if (i + len > end) return bad("discrete segment runs past the data");
+      lut.insert(lut.end(), w + i, w + i + len);
+      i += len;
+    } else if (op == 1) {
+      if (lut.empty()) return bad("linear segment without a previous value");
+      if (i >= end) return bad("linear segment without an end value");
+      const double y0 = lut.back(), y1 = w[i++];
+      for (Uint32 k = 1; k <= len; ++k) lut.push_back(static_cast<uint16_t>(std::lround(y0 + (y1 - y0) * k / len)));
+    } else if (op == 2) {
+      if (i + 1 >= end) return bad("indirect segment without an offset");
+      const uint64_t byte_offset = static_cast<uint64_t>(w[i]) | (static_cast<uint64_t>(w[i + 1]) << 16);
+      i += 2;
+      const uint64_t start = byte_offset / 2;
+      // `len` segments starting at `start`: expand them one by one.
+      Uint32 pos = static_cast<Uint32>(std::min<uint64_t>(start, n));
+      for (Uint32 sgm = 0; sgm < len; ++sgm) {
+        if (pos + 1 >= n) return bad("indirect segment points past the data");
+        const Uint16 sop = w[pos], slen = w[pos + 1];
+        const Uint32 size = sop == 0 ? 2u + slen : sop == 1 ? 3u : 4u;
+        if (sop == 2) return bad("indirect segment refers to another indirect segment");
+        if (pos + size > n) return bad("segment runs past the data");
+        if (auto st = expand_segmented_lut(w, n, pos, pos + size, lut, depth + 1, path); !st) return st;
+        pos += size;
+      }
+    } else {
+      return bad("unknown segment opcode " + std::to_string(op));
+    }
+  }
+  return ok();
+}
+
 Result<Palette> read_palette(DcmDataset* ds, const PixelLayout& L, const std::string& path) {
   static const DcmTagKey kDesc[3] = {DCM_RedPaletteColorLookupTableDescriptor,
                                      DCM_GreenPaletteColorLookupTableDescriptor,
@@ -773,10 +818,25 @@ Result<Palette> read_palette(DcmDataset* ds, const PixelLayout& L, const std::st
     const std::size_t entries = d0 == 0 ? 65536 : d0;
     DcmElement* el = nullptr;
     if (ds->findAndGetElement(kData[c], el).bad() || !el) {
-      if (ds->tagExists(kSeg[c]))
-        return fail(ErrorCode::kUnsupported, path + ": segmented palette colour lookup tables " +
-                                                 std::string(kSeg[c].toString().c_str()) +
-                                                 " are not supported; convert the file to RGB first");
+      DcmElement* seg = nullptr;
+      if (ds->findAndGetElement(kSeg[c], seg).good() && seg) {
+        Uint16* w = nullptr;
+        const Uint32 n = seg->getLength() / 2;
+        if (seg->getUint16Array(w).bad() || !w || n == 0)
+          return fail(ErrorCode::kInvalidData, path + ": cannot read segmented palette LUT " +
+                                                   std::string(kSeg[c].toString().c_str()));
+        std::vector<uint16_t> lut;
+        if (auto st = expand_segmented_lut(w, n, 0, n, lut, 0, path); !st) return std::unexpected(st.error());
+        if (lut.size() < entries)
+          return fail(ErrorCode::kInvalidData, path + ": segmented palette LUT " + std::string(kSeg[c].toString().c_str()) +
+                                                   " expands to " + std::to_string(lut.size()) + " entries, expected " +
+                                                   std::to_string(entries) + " (descriptor); re-export it");
+        lut.resize(entries);
+        if (d2 == 8)
+          for (auto& x : lut) x = x > 255 ? (x >> 8) : x;
+        pal.lut[c] = std::move(lut);
+        continue;
+      }
       return fail(ErrorCode::kInvalidData, path + ": PALETTE COLOR image without " +
                                                std::string(kData[c].toString().c_str()) + " lookup table data");
     }
