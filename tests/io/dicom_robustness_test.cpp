@@ -34,7 +34,9 @@ TEST(DicomRobustness, MutatedFilesGiveImageOrErrorNamingTheFile) {
       "pydicom-data/liver_deflate.dcm",               "dcm_qa_enh/In/Siemens/XA10/6_1.dcm",
       "debian_python3-pydicom_2.3.1-1/SC_ybr_full_422_uncompressed.dcm",
       "pydicom-data/emri_small_RLE.dcm",              "debian_python3-pydicom_2.3.1-1/image_dfl.dcm",
-      "pydicom-data/parametric_map_float.dcm"};
+      "pydicom-data/parametric_map_float.dcm",        "pydicom-data/gdcm-US-ALOKA-16.dcm",
+      "debian_python3-pydicom_2.3.1-1/rtdose.dcm",   "dcm_qa_ts/In/7.dcm",
+      "dcm_qa_ts/In/5.dcm"};
   lucent::test::TempDir tmp;
   std::mt19937 rng(1234);
   int images = 0, errors = 0;

@@ -52,7 +52,8 @@
 //    spacing within max(1e-3 x spacing, 1e-3 mm); gantry tilt when the slice progression
 //    leaves the normal by more than 1e-4 rad; thickness differs by more than 1e-3 relative.
 //  - Unsupported: HTJ2K and other transfer syntaxes without a codec, subsampled JPEG 2000
-//    components, segmented palette LUTs, YBR_PARTIAL_*, Samples per Pixel other than 1 or 3.
+//    components, YBR_PARTIAL_*, Samples per Pixel other than 1 or 3. Segmented palette LUTs
+//    are expanded (discrete, linear and indirect segments).
 #pragma once
 
 #include <filesystem>
