@@ -80,6 +80,7 @@ nlohmann::json to_json(const Image& image) {
   j["age"] = m.age;
   j["acquisition_date"] = m.acquisition_date;
   if (!m.dicom_attributes.empty()) j["dicom_attributes"] = m.dicom_attributes;
+  if (!m.notes.empty()) j["notes"] = m.notes;
   return j;
 }
 
@@ -107,6 +108,7 @@ std::string to_text(const Image& image) {
   line("photometric", m.photometric_interpretation);
   line("manufacturer", m.manufacturer);
   line("series UID", m.series_instance_uid);
+  for (const auto& n : m.notes) line("note", n);
   return o.str();
 }
 

@@ -162,6 +162,9 @@ TEST(DicomSeries, RejectsMissingSliceUnderStrictPolicyAndFillsItUnderRepair) {
   EXPECT_EQ(fixed->data.index({0, 3, 0, 0}).item<int>(), 30);  // interpolated between 20 and 40
   EXPECT_EQ(fixed->data.index({0, 4, 0, 0}).item<int>(), 40);
   EXPECT_NEAR(fixed->geometry.spacing_mm[2], 2.0, 1e-6);
+  // The repair is recorded with the image, not only logged.
+  ASSERT_EQ(fixed->meta.notes.size(), 1u);
+  EXPECT_NE(fixed->meta.notes[0].find("slice 3 was missing"), std::string::npos) << fixed->meta.notes[0];
 }
 
 TEST(DicomSeries, DuplicatePositionsAreErrorsUnlessRepairFindsIdenticalPixels) {

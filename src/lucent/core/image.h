@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lucent/core/geometry.h"
 
@@ -38,6 +39,9 @@ struct Metadata {
   // Raw DICOM attributes as "(gggg,eeee)" → value string, filled only on request
   // (io::ReadOptions::keep_dicom_attributes).
   std::map<std::string, std::string> dicom_attributes;
+  // What a reader had to do to produce this image (e.g. series repairs under the repair
+  // policy): never silent, each also logged as a warning.
+  std::vector<std::string> notes;
 };
 
 struct Image {

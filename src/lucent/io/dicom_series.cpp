@@ -292,7 +292,12 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     if (auto st = run_decodes(headers, jobs, out, nullptr); !st) return std::unexpected(st.error().with_context(label));
   }
 
-  // Repairs, each logged.
+  // Repairs, each logged and recorded in the image's metadata.
+  std::vector<std::string> repairs;
+  auto note = [&](std::string m) {
+    log_warn(m);
+    repairs.push_back(std::move(m));
+  };
   for (std::size_t j = 0; j < duplicates.size(); ++j) {
     const Slice& kept = unique[duplicates[j].first];
     const Slice& dup = duplicates[j].second;
@@ -304,7 +309,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
                       slice_name(headers, dup) + " both lie at " + fmt(dup.d) +
                       " mm along the normal but differ; they are different acquisitions (echoes, phases?) — "
                       "separate them before reading");
-    log_warn(label + ": repair: dropped " + slice_name(headers, dup) + ", a duplicate of " +
+    note(label + ": repair: dropped " + slice_name(headers, dup) + ", a duplicate of " +
              slice_name(headers, kept) + " (same position, identical pixels)");
   }
   if (nextra > 0) out = out.narrow(1, 0, nz).contiguous();
@@ -313,7 +318,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     for (std::size_t i = 0; i < nu; ++i)
       if (shift_px[i].first != 0.0 || shift_px[i].second != 0.0)
         shift_slab(out, k_of[i], shift_px[i].first, shift_px[i].second);
-    log_warn(label + ": repair: gantry tilt of " + fmt(tilt_deg) +
+    note(label + ": repair: gantry tilt of " + fmt(tilt_deg) +
              " degrees corrected by resampling each slice in-plane onto an orthogonal grid (linear interpolation)");
   }
   for (int64_t k = 0; k < nz; ++k) {
@@ -326,14 +331,15 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     at::Tensor f = fa * (1.0 - w) + fb * w;
     if (at::isIntegralType(out.scalar_type(), false)) f = f.round();
     out.select(1, k).copy_(f);
-    log_warn(label + ": repair: slice " + std::to_string(k) + " was missing; filled by linear interpolation of slices " +
+    note(label + ": repair: slice " + std::to_string(k) + " was missing; filled by linear interpolation of slices " +
              std::to_string(a) + " and " + std::to_string(b));
   }
-  if (variable_thickness) log_warn(label + ": repair: variable slice thickness accepted");
+  if (variable_thickness) note(label + ": repair: variable slice thickness accepted");
 
   Image img;
   img.data = out;
   img.meta = first_h.meta;
+  img.meta.notes = repairs;
   img.geometry.spatial_dims = 3;
   img.geometry.origin_lps = unique.front().plane.position;
   img.geometry.set_direction_column(0, r);

@@ -34,7 +34,7 @@ enum class Format { kUnknown, kDicom, kDicomFolder, kNifti, kNrrd, kMetaImage, k
 // How a DICOM series with irregular slices is handled. Neither policy guesses silently.
 //  kStrict: missing slices, duplicate positions, non-uniform spacing, mixed orientations,
 //           gantry tilt and variable slice thickness are errors (kInconsistentSeries).
-//  kRepair: documented repairs, each logged as a warning and recorded in Image::meta:
+//  kRepair: documented repairs, each logged as a warning and recorded in Image::meta.notes:
 //           duplicates with identical pixels are dropped; missing slices (gaps that are
 //           whole multiples of the regular spacing) are filled by linear interpolation;
 //           gantry tilt is corrected by resampling each slice onto an orthogonal grid;
