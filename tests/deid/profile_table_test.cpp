@@ -193,7 +193,9 @@ TEST(ProfileDecision, AttributesOutsideTheTableAreRemovedUnlessKept) {
   Options opt;
   EXPECT_EQ(decide(0x0028, 0x0010, "US", opt, "").action, Action::kKeep);        // Rows
   EXPECT_EQ(decide(0x0008, 0x0070, "LO", opt, "").action, Action::kKeep);        // Manufacturer (keep list)
-  EXPECT_EQ(decide(0x0040, 0xA160, "UT", opt, "").action, Action::kRemove);      // SR Text Value
+  EXPECT_EQ(decide(0x0040, 0xA160, "UT", opt, "").action, Action::kDummy);       // SR Text Value (type 1C)
+  EXPECT_EQ(decide(0x0070, 0x0081, "LO", opt, "").action, Action::kZero);        // Content Description (type 2)
+  EXPECT_EQ(decide(0x0018, 0x9999, "LO", opt, "").action, Action::kRemove);      // other unlisted text
   EXPECT_EQ(decide(0x0040, 0xA160, "UT", opt, "", {}, true).action, Action::kClean);  // inside cleaned content
   EXPECT_EQ(decide(0x0018, 0x9999, "DA", opt, "").action, Action::kRemove);      // an unlisted date
   EXPECT_EQ(decide(0x0008, 0x1150, "UI", opt, "").action, Action::kUid);         // well-known values kept by the engine

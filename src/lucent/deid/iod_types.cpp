@@ -18,7 +18,7 @@ Family family_of(std::string_view sop) {
   if (!sop.starts_with(kStorage)) return Family::kOther;
   const std::string_view rest = sop.substr(kStorage.size());
   if (rest.starts_with("88.")) return Family::kSr;
-  for (std::string_view e : {"2.1", "2.2", "4.1", "4.3", "4.4", "66.4", "30", "6.2", "12.1.1", "12.2.1", "13.1.",
+  for (std::string_view e : {"67", "2.1", "2.2", "4.1", "4.3", "4.4", "66.4", "30", "6.2", "12.1.1", "12.2.1", "13.1.",
                              "130", "128.1", "77.1.6", "481."})
     if (rest == e || (e.ends_with('.') && rest.starts_with(e))) return Family::kEnhanced;
   if (rest.starts_with("481.")) return Family::kOther;  // RT
@@ -49,12 +49,13 @@ int attribute_type(std::uint16_t g, std::uint16_t e, std::string_view sop_class_
     case 0x00081070: case 0x00081072:  // Operators' Name / Identification Sequence
     case 0x00181030:                   // Protocol Name
     case 0x00080021: case 0x00080031:  // Series Date / Time
-    case 0x00081111:                   // Referenced Performed Procedure Step Sequence
     case 0x00081110:                   // Referenced Study Sequence
     case 0x00321060:                   // Requested Procedure Description
     case 0x22000002: case 0x22000005:  // Label Text / Barcode Value
     case 0x0040A032:                   // Observation DateTime
       return f == Family::kOther ? 0 : 3;
+    case 0x00081111:  // Referenced Performed Procedure Step Sequence (type 2 in SR Document Series)
+      return f == Family::kSr ? 2 : f == Family::kOther ? 0 : 3;
     case 0x00081140:  // Referenced Image Sequence
     case 0x00082112:  // Source Image Sequence
       return f == Family::kImage ? 3 : 0;

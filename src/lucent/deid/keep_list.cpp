@@ -60,6 +60,23 @@ constexpr Tag kSafeText[] = {
     {0x0040, 0x9210},  // LUT Label
 };
 
+struct TextRule {
+  std::uint16_t group, element;
+  char action;  // 'Z' zero, 'C' clean (scrub), 'D' dummy
+};
+// Text attributes outside the table that an IOD requires (type 1, 1C or 2): removing them would
+// make the output invalid, so their value is emptied (type 2), scrubbed to safe words, or
+// replaced by a dummy (type 1 free text) instead.
+constexpr TextRule kTextRules[] = {
+    {0x0070, 0x0081, 'Z'},  // Content Description (type 2, Content Identification)
+    {0x0018, 0x9050, 'Z'},  // Transmit Coil Manufacturer Name (type 2)
+    {0x0018, 0x9041, 'Z'},  // Receive Coil Manufacturer Name (type 2)
+    {0x0018, 0x9047, 'C'},  // Multi-Coil Element Name (type 1)
+    {0x0018, 0x9080, 'C'},  // Metabolite Map Description (type 1)
+    {0x0020, 0x9056, 'C'},  // Stack ID (type 1C)
+    {0x0040, 0xA160, 'D'},  // Text Value of SR content items (type 1C)
+};
+
 struct SafePrivate {
   std::string_view creator;
   std::uint16_t group;
@@ -90,6 +107,12 @@ bool is_kept_outside_table(std::uint16_t g, std::uint16_t e, std::string_view vr
   for (const Tag& t : kSafeText)
     if (t.group == g && t.element == e) return true;
   return false;
+}
+
+char outside_table_text_action(std::uint16_t g, std::uint16_t e) {
+  for (const TextRule& t : kTextRules)
+    if (t.group == g && t.element == e) return t.action;
+  return 0;
 }
 
 bool is_safe_private(std::uint16_t g, std::uint16_t e, std::string_view creator) {

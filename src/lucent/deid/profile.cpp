@@ -245,6 +245,12 @@ Decision decide(std::uint16_t g, std::uint16_t e, std::string_view vr, const Opt
   } else if (vr == "UI") {
     d.action = Action::kUid;  // the de-identifier keeps well-known 1.2.840.10008.* values
     d.code = "not-in-table(UI)";
+  } else if (const char t = outside_table_text_action(g, e); t != 0 && !in_clean_context) {
+    d.action = action_for_letter(t, vr);
+    d.code = std::string("not-in-table(") + t + ")";
+  } else if (is_kept_outside_table(g, e, vr)) {
+    d.action = vr == "AS" ? Action::kAgeGroup : Action::kKeep;
+    d.code = "not-in-table(kept)";
   } else if (in_clean_context && (is_text_vr(vr) || is_date_vr(vr))) {
     d.action = vr == "PN" ? Action::kDummy
                : is_date_vr(vr) ? (opt.has(ProfileOption::kRetainLongitudinalFullDates) ? Action::kKeep
@@ -253,9 +259,6 @@ Decision decide(std::uint16_t g, std::uint16_t e, std::string_view vr, const Opt
                                        : Action::kRemove)
                                  : Action::kClean;
     d.code = "not-in-table(clean-context)";
-  } else if (is_kept_outside_table(g, e, vr)) {
-    d.action = vr == "AS" ? Action::kAgeGroup : Action::kKeep;
-    d.code = "not-in-table(kept)";
   } else {
     d.action = Action::kRemove;
     d.code = "not-in-table(X)";

@@ -94,6 +94,8 @@ struct Decision {
 // True for private elements retained under Retain Safe Private Option (list in keep_list.cpp).
 [[nodiscard]] bool is_safe_private(std::uint16_t group, std::uint16_t element, std::string_view creator);
 // True for attributes outside Table E.1-1 that are kept explicitly (by VR or by name).
+// For a few IOD-required text attributes outside the table: 'Z', 'C' or 'D' (0 = none).
+[[nodiscard]] char outside_table_text_action(std::uint16_t group, std::uint16_t element);
 [[nodiscard]] bool is_kept_outside_table(std::uint16_t group, std::uint16_t element, std::string_view vr);
 
 }  // namespace lucent::deid
