@@ -194,10 +194,69 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
     stop = true;
   };
 
+  // Group commit: temporaries of up to kGroup files are written, made durable with one syncfs,
+  // renamed to their final names, made durable again, and only then recorded as complete. A
+  // crash at any point leaves either a temporary (removed by the next run) or a complete file.
+  struct Pending {
+    fs::path tmp, target;
+    std::string id, audit_line;
+  };
+  constexpr std::size_t kGroup = 64;
+  const AtomicWriter direct_writer = [](const fs::path& target, const std::function<Status(const fs::path&)>& write) {
+    return write(target);
+  };
+  const int out_fd = ::open(out_abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  auto durable = [&]() -> Status {
+    if (out_fd < 0 || ::syncfs(out_fd) != 0)
+      return fail(ErrorCode::kIoError, "cannot flush the output file system under " + out_abs.string() + ": " +
+                                           std::strerror(errno));
+    return ok();
+  };
+  auto commit = [&](std::vector<Pending>& pending) -> bool {
+    if (pending.empty()) return true;
+    auto abort_group = [&](const Error& e) {
+      std::error_code ec3;
+      for (const auto& p : pending) fs::remove(p.tmp, ec3);
+      pending.clear();
+      set_fatal(e);
+      return false;
+    };
+    if (auto s = durable(); !s) return abort_group(s.error());
+    for (const auto& p : pending) {
+      std::error_code ec3;
+      fs::rename(p.tmp, p.target, ec3);
+      if (ec3)
+        return abort_group(Error(ErrorCode::kIoError, "cannot rename " + p.tmp.string() + " to " + p.target.string() + ": " + ec3.message()));
+    }
+    if (auto s = durable(); !s) return abort_group(s.error());
+    std::string audit_text, record_text;
+    for (const auto& p : pending) {
+      audit_text += p.audit_line;
+      record_text += p.id + " written\n";
+    }
+    const std::size_t n_done = pending.size();
+    pending.clear();
+    if (auto s = audit.append(audit_text); !s) {
+      set_fatal(s.error().with_context("writing the audit log"));
+      return false;
+    }
+    if (auto s = record.append(record_text); !s) {
+      set_fatal(s.error().with_context("writing the completion record"));
+      return false;
+    }
+    std::lock_guard lock(summary_mu);
+    summary.written += n_done;
+    if (cfg.progress && summary.written % 512 < n_done)
+      log_info("deid: " + std::to_string(summary.written + summary.quarantined + summary.skipped) + "/" +
+               std::to_string(files.size()) + " files");
+    return true;
+  };
+
   auto worker = [&] {
+    std::vector<Pending> pending;
     while (!stop) {
       const std::size_t i = next++;
-      if (i >= files.size()) return;
+      if (i >= files.size()) break;
       const fs::path& in = files[i];
       const fs::path rel = fs::relative(in, base, ec);
       const std::string id = d.key().hmac_hex("completion", file_identity(rel, in), 32);
@@ -211,14 +270,16 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
       target /= "f" + d.key().hmac_hex("file", rel.generic_string(), 16) + ".dcm";
       std::error_code ec2;
       fs::create_directories(target.parent_path(), ec2);
-      auto rep = d.deidentify_file(in, target);
+      const fs::path tmp_path = temporary_sibling(target);
+      auto rep = d.deidentify_file(in, tmp_path, &direct_writer);
       json line;
       if (!rep) {
+        fs::remove(tmp_path, ec2);  // a write that failed half-way leaves nothing behind
         const ErrorCode code = rep.error().code();
         if (code == ErrorCode::kIoError || code == ErrorCode::kResourceExhausted || code == ErrorCode::kInternal ||
             code == ErrorCode::kInvalidArgument) {
           set_fatal(rep.error().with_context("de-identifying " + in.string()));
-          return;
+          break;
         }
         // Quarantine with a reason; nothing reaches the output.
         fs::create_directories(cfg.quarantine, ec2);
@@ -227,17 +288,17 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
         const fs::path reason_path = cfg.quarantine / (id + ".reason.json");
         if (auto s = write_file_atomically(reason_path, reason.dump(2) + "\n"); !s) {
           set_fatal(s.error().with_context("writing quarantine reason"));
-          return;
+          break;
         }
         line = {{"event", "quarantine"}, {"input", in.string()}, {"code", std::string(error_code_info(code).name)},
                 {"reason", rep.error().message()}, {"reason_file", reason_path.string()}};
         if (auto s = audit.append(line.dump() + "\n"); !s) {
           set_fatal(s.error().with_context("writing the audit log"));
-          return;
+          break;
         }
         if (auto s = record.append(id + " quarantined\n"); !s) {
           set_fatal(s.error().with_context("writing the completion record"));
-          return;
+          break;
         }
         std::lock_guard lock(summary_mu);
         ++summary.quarantined;
@@ -253,7 +314,7 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
           if (s) ::chmod(cfg.lookup->c_str(), 0600);
           if (!s) {
             set_fatal(s.error().with_context("writing the lookup table"));
-            return;
+            break;
           }
         }
       }
@@ -273,29 +334,23 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
               {"decompressed", rep->decompressed},
               {"warnings", rep->warnings},
               {"actions", actions}};
-      if (auto s = audit.append(line.dump() + "\n"); !s) {
-        set_fatal(s.error().with_context("writing the audit log"));
-        return;
+      pending.push_back({tmp_path, target, id, line.dump() + "\n"});
+      {
+        std::lock_guard lock(summary_mu);
+        summary.burned_in_flagged += rep->burned_in;
+        summary.pixel_cleaned += !rep->pixel_rule.empty();
+        for (const auto& [k, v] : counts) summary.actions[k] += v;
       }
-      if (auto s = record.append(id + " written\n"); !s) {
-        set_fatal(s.error().with_context("writing the completion record"));
-        return;
-      }
-      std::lock_guard lock(summary_mu);
-      ++summary.written;
-      summary.burned_in_flagged += rep->burned_in;
-      summary.pixel_cleaned += !rep->pixel_rule.empty();
-      for (const auto& [k, v] : counts) summary.actions[k] += v;
-      if (cfg.progress && (summary.written + summary.quarantined) % 500 == 0)
-        log_info("deid: " + std::to_string(summary.written + summary.quarantined + summary.skipped) + "/" +
-                 std::to_string(files.size()) + " files");
+      if (pending.size() >= kGroup && !commit(pending)) break;
     }
+    commit(pending);
   };
   const int n = std::max(1, cfg.threads);
   std::vector<std::thread> pool;
   for (int t = 1; t < n; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  if (out_fd >= 0) ::close(out_fd);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (fatal) {
     (void)audit.append(json{{"event", "aborted"}, {"reason", fatal->message()}}.dump() + "\n");

@@ -330,7 +330,8 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::create(Options options, Proj
   return std::unique_ptr<Deidentifier>(new Deidentifier(std::move(options), key, std::move(rules)));
 }
 
-Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs::path& output) const {
+Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs::path& output,
+                                                 const AtomicWriter* writer) const {
   FileReport rep;
   DcmFileFormat ff;
   const OFCondition cond = ff.loadFile(input.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
@@ -426,7 +427,7 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
   rep.transfer_syntax = DcmXfer(xfer).getXferID();
   if (!ds->canWriteXfer(xfer))
     return fail(ErrorCode::kUnsupported, std::string("cannot write transfer syntax ") + DcmXfer(xfer).getXferName());
-  auto st = writer_(output, [&](const fs::path& tmp) -> Status { return write_dicom(ff, xfer, tmp); });
+  auto st = (writer ? *writer : writer_)(output, [&](const fs::path& tmp) -> Status { return write_dicom(ff, xfer, tmp); });
   if (!st) return std::unexpected(st.error());
   return rep;
 }

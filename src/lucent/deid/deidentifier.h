@@ -72,8 +72,11 @@ class Deidentifier {
   Deidentifier& operator=(const Deidentifier&) = delete;
   ~Deidentifier();
 
+  // `writer` (optional) replaces the atomic writer for this call; the batch runner uses it to
+  // write temporaries that it commits in groups (one file-system sync per group).
   [[nodiscard]] Result<FileReport> deidentify_file(const std::filesystem::path& input,
-                                                   const std::filesystem::path& output) const;
+                                                   const std::filesystem::path& output,
+                                                   const AtomicWriter* writer = nullptr) const;
   void set_writer(AtomicWriter writer) { writer_ = std::move(writer); }
   [[nodiscard]] const Options& options() const { return options_; }
   [[nodiscard]] const ProjectKey& key() const { return key_; }
