@@ -196,12 +196,12 @@ Result<std::string> digest_file(const fs::path& path, const EVP_MD* md, std::str
 }
 
 template <typename T>
-Result<T> json_get(const nlohmann::json& obj, const char* key, const std::string& where) {
+Result<T> json_get(const nlohmann::ordered_json& obj, const char* key, const std::string& where) {
   if (!obj.contains(key))
     return fail(ErrorCode::kInvalidData, where + ": missing key \"" + key + "\"");
   try {
     return obj.at(key).get<T>();
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const nlohmann::ordered_json::exception& e) {
     return fail(ErrorCode::kInvalidData, where + ": key \"" + key + "\" has the wrong type (" + e.what() + ")");
   }
 }
@@ -262,10 +262,10 @@ Result<MedmnistCatalog> MedmnistCatalog::load(const fs::path& json_path) {
 
 Result<MedmnistCatalog> MedmnistCatalog::parse(std::string_view json_text, std::string_view source_name) {
   const std::string src(source_name);
-  nlohmann::json doc;
+  nlohmann::ordered_json doc;  // keeps the table's order (2-D sets, then 3-D) for listings
   try {
-    doc = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
+    doc = nlohmann::ordered_json::parse(json_text);
+  } catch (const nlohmann::ordered_json::exception& e) {
     return fail(ErrorCode::kInvalidData, src + ": not valid JSON (" + e.what() + ")");
   }
   if (!doc.is_object() || doc.empty())
