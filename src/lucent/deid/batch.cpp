@@ -194,14 +194,14 @@ Result<BatchSummary> run_batch(const Deidentifier& d, const BatchConfig& cfg0) {
     stop = true;
   };
 
-  // Group commit: temporaries of up to kGroup files are written, made durable with one syncfs,
+  // Group commit: temporaries of up to kGroup files (per worker) are written, made durable with one syncfs,
   // renamed to their final names, made durable again, and only then recorded as complete. A
   // crash at any point leaves either a temporary (removed by the next run) or a complete file.
   struct Pending {
     fs::path tmp, target;
     std::string id, audit_line;
   };
-  constexpr std::size_t kGroup = 64;
+  constexpr std::size_t kGroup = 128;
   const AtomicWriter direct_writer = [](const fs::path& target, const std::function<Status(const fs::path&)>& write) {
     return write(target);
   };

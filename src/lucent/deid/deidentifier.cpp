@@ -291,8 +291,9 @@ Status write_dicom(DcmFileFormat& ff, E_TransferSyntax xfer, const fs::path& pat
   Status result = ok();
   OFCondition cond = ff.validateMetaInfo(xfer, EWM_createNewMeta);
   if (cond.good()) {
-    std::vector<char> buffer(1 << 20);
-    DcmOutputBufferStream out(buffer.data(), buffer.size());
+    // One buffer per thread, not zero-filled per file.
+    static thread_local std::unique_ptr<char[]> buffer(new char[1 << 20]);
+    DcmOutputBufferStream out(buffer.get(), 1 << 20);
     ff.transferInit();
     do {
       cond = ff.write(out, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0, EWM_updateMeta);

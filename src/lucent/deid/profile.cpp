@@ -85,16 +85,21 @@ std::string_view action_name(Action a) {
 
 const ProfileRow* find_profile_row(std::uint16_t group, std::uint16_t element) {
   if (const ProfileRow* r = find_exact(group, element)) return r;
-  const auto rows = profile_table();
+  // The few wildcard rows, found once.
+  static const std::vector<const ProfileRow*> wildcards = [] {
+    std::vector<const ProfileRow*> w;
+    for (const ProfileRow& r : profile_table())
+      if (r.group_mask != 0xFFFF || r.element_mask != 0xFFFF) w.push_back(&r);
+    return w;
+  }();
   // Odd groups are private whatever their element (checked before the 50xx/60xx wildcards).
   if (group & 1) {
-    for (const ProfileRow& r : rows)
-      if (r.group_mask == 0x0001 && r.matches(group, element)) return &r;
+    for (const ProfileRow* r : wildcards)
+      if (r->group_mask == 0x0001 && r->matches(group, element)) return r;
     return nullptr;
   }
-  for (const ProfileRow& r : rows)
-    if ((r.group_mask != 0xFFFF || r.element_mask != 0xFFFF) && r.group_mask != 0x0001 && r.matches(group, element))
-      return &r;
+  for (const ProfileRow* r : wildcards)
+    if (r->group_mask != 0x0001 && r->matches(group, element)) return r;
   return nullptr;
 }
 
