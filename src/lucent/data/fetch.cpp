@@ -510,10 +510,14 @@ Status VerifyReport::status(std::string_view dataset, const fs::path& dir) const
   if (!unreadable.empty()) parts.push_back(std::to_string(unreadable.size()) + " unreadable");
   const std::size_t bad = mismatched.size() + missing.size() + unreadable.size();
   const ErrorCode code = (mismatched.empty() && unreadable.empty()) ? ErrorCode::kNotFound : ErrorCode::kInvalidData;
+  std::string next = "the files named above are missing or differ from the checksum list: replace them from the "
+                     "official source (lucent data fetch " + std::string(dataset) + ")";
+  if (ok == 0 && missing.size() == listed)
+    next = "none of the listed files is there: give the dataset's top folder (the one the list's paths start from, "
+           "see lucent data fetch " + std::string(dataset) + ")";
   return fail(code, std::string(dataset) + " in " + dir.string() + ": " + std::to_string(bad) + " of " +
                         std::to_string(listed) + " files failed (" + join(parts, ", ") + "; " + std::to_string(ok) +
-                        " ok); the files named above differ from the checksum list: replace them from the "
-                        "official source (lucent data fetch " + std::string(dataset) + ")");
+                        " ok); " + next);
 }
 
 Result<VerifyReport> verify_folder(const std::vector<ChecksumEntry>& list, const fs::path& dir) {
