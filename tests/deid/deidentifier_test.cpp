@@ -394,3 +394,38 @@ TEST(RealData, CtSeriesKeepsPixelsBitIdenticalAndSegReferencesLinkUp) {
     }
   EXPECT_GT(refs, 0);
 }
+
+TEST(RealData, PixelRulesDecodeCompressedDataOrQuarantineWithoutCodec) {
+  LUCENT_REQUIRE_DATA("dicom/dcm_qa_ts/In/9.dcm");
+  const fs::path in = lucent::test::data_dir() / "dicom/dcm_qa_ts/In";
+  auto rules = PixelRules::parse(R"({ Modality.equals("MR") } (0,0,8,2))");
+  ASSERT_TRUE(rules);
+  auto d = make({}, *rules);
+  lucent::test::TempDir tmp;
+  std::string reference;  // blanked pixels of the uncompressed file
+  for (const char* name : {"1.dcm", "4.dcm", "5.dcm", "7.dcm"}) {
+    const fs::path out = tmp / name;
+    auto rep = d->deidentify_file(in / name, out);
+    ASSERT_TRUE(rep) << name << ": " << rep.error().message();
+    EXPECT_FALSE(rep->pixel_rule.empty()) << name;
+    EXPECT_EQ(rep->transfer_syntax, std::string(name) == "1.dcm" ? rep->transfer_syntax : "1.2.840.10008.1.2.1") << name;
+    EXPECT_EQ(rep->decompressed, std::string(name) != "1.dcm") << name;
+    auto m = by_path(*dump_dicom(out));
+    const std::size_t px = std::stoul(m["(0028,0010)"].value) * std::stoul(m["(0028,0011)"].value) *
+                           (std::stoul(m["(0028,0100)"].value) / 8);
+    const std::string bytes = slurp(out);
+    ASSERT_GT(bytes.size(), px);
+    const std::string pixels = bytes.substr(bytes.size() - px);
+    const std::size_t row = std::stoul(m["(0028,0011)"].value) * (std::stoul(m["(0028,0100)"].value) / 8);
+    EXPECT_EQ(pixels.substr(0, 8 * (row / std::stoul(m["(0028,0011)"].value))),
+              std::string(8 * (row / std::stoul(m["(0028,0011)"].value)), '\0'))
+        << name << ": region not blanked";
+    if (reference.empty()) reference = pixels;
+    else EXPECT_EQ(pixels, reference) << name << " decodes to different pixels than 1.dcm";
+  }
+  auto j2k = d->deidentify_file(in / "9.dcm", tmp / "9.dcm");
+  ASSERT_FALSE(j2k);
+  EXPECT_EQ(j2k.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(j2k.error().message().find("no codec"), std::string::npos) << j2k.error().message();
+  EXPECT_FALSE(fs::exists(tmp / "9.dcm"));
+}
