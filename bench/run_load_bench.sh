@@ -33,7 +33,9 @@ measure() {  # label, command...
   echo "$label $med_t $med_m"
 }
 
-base=$(measure "lucent-startup" "$LUCENT" --version | awk '{print $3}')
+base_row=$(measure "lucent-startup" "$LUCENT" --version)
+base=$(echo "$base_row" | awk '{print $3}')
+base_t=$(echo "$base_row" | awk '{print $2}')
 l=$(measure "lucent" "$LUCENT" convert "$series" "$WORK/out/vol.nii")
 d=$(measure "dcm2niix" dcm2niix -z n -b n -o "$WORK/out" "$series")
 p=$(measure "pydicom" /usr/bin/python3 bench/pydicom_stack.py "$series")
@@ -46,5 +48,6 @@ for row in "$l" "$d" "$p"; do
   read -r name t m <<<"$row"
   printf '%-22s %10.2f %14.1f %12s\n' "$name" "$t" "$(echo "$m/1024" | bc -l)" "$(echo "scale=2; $t/$lt" | bc -l)x"
 done
-printf '%-22s %10s %14.1f\n' "(lucent --version)" "" "$(echo "$base/1024" | bc -l)"
+printf '%-22s %10.2f %14.1f\n' "(lucent --version)" "$base_t" "$(echo "$base/1024" | bc -l)"
+echo "lucent without process start-up (LibTorch/ITK/DCMTK static initialisation): $(echo "scale=2; $lt - $base_t" | bc -l) s"
 echo "lucent peak RSS above its start-up RSS: $(echo "scale=1; ($(echo "$l" | awk '{print $3}') - $base)/1024" | bc -l) MiB = $(echo "scale=2; ($(echo "$l" | awk '{print $3}') - $base)/1024/$vol_mb" | bc -l) x the decoded volume"

@@ -45,9 +45,11 @@ ImageSummary summarize(const Image& image) {
   s.modality = image.meta.modality;
   s.channels = image.channels();
   if (image.data.defined() && image.data.numel() > 0) {
-    const auto mm = at::aminmax(image.data.to(at::kDouble));
-    s.min_value = std::get<0>(mm).item<double>();
-    s.max_value = std::get<1>(mm).item<double>();
+    // min/max in the stored type (a double copy of a CT volume would cost 4x its memory)
+    const at::Tensor t = image.data.scalar_type() == at::kBool ? image.data.to(at::kByte) : image.data;
+    const auto mm = at::aminmax(t);
+    s.min_value = std::get<0>(mm).to(at::kDouble).item<double>();
+    s.max_value = std::get<1>(mm).to(at::kDouble).item<double>();
   }
   return s;
 }

@@ -14,10 +14,10 @@ internal=$(awk -F'\t' 'NR>1 && $9 ~ /^internal/' "$out/survey.tsv" | wc -l)
 for f in ct_series.nii.gz brain_mr_ch2.nii.gz; do
   if "$LUCENT_BIN" info "$out/$f" --json > "$WORK/$f.json" 2>&1; then pass "$f reads back"; else bad "$f does not read back"; fi
 done
-/usr/bin/python3 - "$WORK/ct_series.nii.gz.json" <<'PY' && pass "CT volume 512x512x17 in HU" || bad "CT volume wrong"
+/usr/bin/python3 - "$WORK/ct_series.nii.gz.json" <<'PY' && pass "CT volume 88x128x17, 2 mm" || bad "CT volume wrong"
 import json, sys
 j = json.load(open(sys.argv[1]))["image"]
-assert j["size_xyz"][2] == 17, j["size_xyz"]
-assert j["intensity_range"][0] <= -900, j["intensity_range"]
+assert j["size_xyz"] == [88, 128, 17], j["size_xyz"]
+assert all(abs(s - 2.0) < 1e-3 for s in j["spacing_mm"]), j["spacing_mm"]
 PY
 finish
