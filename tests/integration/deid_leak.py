@@ -173,6 +173,12 @@ def main():
                 failures += 1
         if p.returncode != 0:
             failures += 1
+        # The verifier agrees: nothing the profile (same options) would still change.
+        chk = [LUCENT, "deid", "--check", out] + sum((["--option", o] for o in opts), [])
+        c = run(chk, check=False)
+        if c.returncode != 0:
+            print("   --check found:", (c.stdout + c.stderr).strip()[:600])
+            failures += 1
     if failures:
         print("FAILED: %d option sets leaked or failed" % failures)
         sys.exit(1)
