@@ -26,7 +26,7 @@ std::vector<std::string> load_corpus(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     std::ifstream in(e.path(), std::ios::binary);
-    seeds.emplace_back((std::istreambuf_iterator<char>(in)), {});
+    seeds.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   return seeds;
 }

@@ -23,7 +23,7 @@ corpus=build-fuzz/corpus
 rm -rf "$corpus"; mkdir -p "$corpus"/{dicom,nifti,npz}
 find "$DATA/dicom" -type f -name '*.dcm' -size -512k -exec cp -t "$corpus/dicom" {} + 2>/dev/null || true
 for f in "$DATA"/mricron_ch2_aal/*.nii.gz; do
-  gunzip -c "$f" | head -c 65536 > "$corpus/nifti/$(basename "$f" .gz)"
+  { gunzip -c "$f" 2>/dev/null || true; } | head -c 65536 > "$corpus/nifti/$(basename "$f" .gz)"
 done
 cp "$DATA"/medmnist/breastmnist.npz "$corpus/npz/" 2>/dev/null || true
 
