@@ -429,3 +429,21 @@ TEST(RealData, PixelRulesDecodeCompressedDataOrQuarantineWithoutCodec) {
   EXPECT_NE(j2k.error().message().find("no codec"), std::string::npos) << j2k.error().message();
   EXPECT_FALSE(fs::exists(tmp / "9.dcm"));
 }
+
+// Regression: a file whose standard elements are stored with VR UN kept its Patient's Name and
+// UIDs, because the rewrite of a UN value failed silently.
+TEST(RealData, ElementsStoredAsUnAreDeidentifiedNotLeaked) {
+  LUCENT_REQUIRE_DATA("dicom/debian_python3-pydicom_2.3.1-1/rtdose_rle.dcm");
+  const fs::path in = lucent::test::data_dir() / "dicom/debian_python3-pydicom_2.3.1-1/rtdose_rle.dcm";
+  const std::string original = slurp(in);
+  ASSERT_NE(original.find("Lastname^Firstname"), std::string::npos) << "test file changed";
+  lucent::test::TempDir tmp;
+  auto rep = make()->deidentify_file(in, tmp / "out.dcm");
+  ASSERT_TRUE(rep) << rep.error().message();
+  const std::string out = slurp(tmp / "out.dcm");
+  EXPECT_EQ(out.find("Lastname"), std::string::npos);
+  EXPECT_EQ(out.find("1.9.999.999.99.9.9999.9999.20030818153516"), std::string::npos);
+  auto findings = check_file(tmp / "out.dcm", {});
+  ASSERT_TRUE(findings);
+  for (const auto& f : *findings) ADD_FAILURE() << f.path << " " << f.name << ": " << f.problem;
+}

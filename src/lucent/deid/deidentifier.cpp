@@ -11,6 +11,7 @@
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcvr.h>
 #include <dcmtk/dcmdata/dcvrcs.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -147,42 +148,42 @@ void process_item(DcmItem* item, Context& c, const std::string& prefix, bool cle
     }
     const std::string path = prefix + tag_string(g, e);
     const std::string vr = vr_name(el);
+    // Every rewrite is checked: a value that cannot be rewritten (e.g. an element whose VR does
+    // not hold text) is removed instead, so a failure can never leave the original behind.
+    bool rewritten = true;
+    auto put = [&](const std::string& v) { rewritten = el->putString(v.c_str()).good(); };
     switch (d.action) {
       case Action::kRemove:
-        delete item->remove(k);
         break;
       case Action::kZero:
         if (vr == "SQ") static_cast<DcmSequenceOfItems*>(el)->clear();
-        else el->clear();
+        else rewritten = el->clear().good();
         break;
       case Action::kDummy:
         if (vr == "SQ") break;
         if (is_binary_vr(vr)) {
           Uint8 zeros[2] = {0, 0};
-          el->clear();
-          if (el->putUint8Array(zeros, 2).bad()) el->clear();
-        } else if (el->putString(dummy_for(vr).c_str()).bad()) {
-          el->clear();
+          rewritten = el->putUint8Array(zeros, 2).good();
+        } else {
+          put(dummy_for(vr));
         }
         break;
       case Action::kUid: {
         const std::string v = get_string(el);
-        if (!v.empty()) el->putString(map_uid_list(c.key, v).c_str());
+        if (!v.empty()) put(map_uid_list(c.key, v));
         break;
       }
-      case Action::kPseudonym: {
-        const std::string pseudo = c.key.pseudonym(c.patient_key);
-        el->putString(pseudo.c_str());
+      case Action::kPseudonym:
+        put(c.key.pseudonym(c.patient_key));
         break;
-      }
       case Action::kShiftDate: {
         const std::string v = get_string(el);
         if (v.empty()) break;
         auto shifted = vr == "DA" ? shift_da(v, c.date_offset) : shift_dt(v, c.date_offset);
         if (shifted) {
-          el->putString(shifted->c_str());
+          put(*shifted);
         } else {
-          el->clear();
+          rewritten = el->clear().good();
           d.code += "(unparseable date emptied)";
           d.action = Action::kZero;
         }
@@ -190,13 +191,13 @@ void process_item(DcmItem* item, Context& c, const std::string& prefix, bool cle
       }
       case Action::kClean: {
         const std::string v = get_string(el);
-        if (!v.empty()) el->putString(scrub_text(v).c_str());
+        if (!v.empty()) put(scrub_text(v));
         break;
       }
       case Action::kAgeGroup: {
         const std::string v = get_string(el);
         const std::string g2 = group_age(v);
-        if (g2 != v) el->putString(g2.c_str());
+        if (g2 != v) put(g2);
         break;
       }
       case Action::kRecurse: {
@@ -209,6 +210,11 @@ void process_item(DcmItem* item, Context& c, const std::string& prefix, bool cle
       case Action::kKeep:
         break;
     }
+    if (!rewritten) {
+      d.code += "(value could not be rewritten: removed)";
+      d.action = Action::kRemove;
+    }
+    if (d.action == Action::kRemove) delete item->remove(k);
     if (d.action != Action::kKeep || d.row) record(c, path, d.action, d.code);
   }
 }
@@ -328,6 +334,9 @@ Result<std::unique_ptr<Deidentifier>> Deidentifier::create(Options options, Proj
   if (!dcmDataDict.isDictionaryLoaded())
     return fail(ErrorCode::kInternal, "DCMTK data dictionary is not loaded (set DCMDICTPATH or install dcmtk data)");
   register_codecs_once();
+  // Elements stored with VR UN but known to the dictionary are read with their real VR, so that
+  // their values can be judged and rewritten (DCMTK-wide reading setting; also what a viewer does).
+  dcmEnableUnknownVRConversion.set(OFTrue);
   return std::unique_ptr<Deidentifier>(new Deidentifier(std::move(options), key, std::move(rules)));
 }
 
@@ -360,6 +369,14 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
   rep.burned_in = !rep.burned_in_reason.empty();
 
   E_TransferSyntax xfer = ds->getOriginalXfer();
+  {
+    // A deflated file reports its inner encoding as the dataset's; keep the file's own syntax.
+    OFString ts;
+    if (ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts).good() && !ts.empty()) {
+      const DcmXfer meta_xfer(ts.c_str());
+      if (meta_xfer.getXfer() != EXS_Unknown) xfer = meta_xfer.getXfer();
+    }
+  }
   if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
   if (options_.clean_pixel_data && rules_ && ds->tagExists(DCM_PixelData)) {
     std::map<std::string, std::string> fields{
@@ -427,7 +444,9 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
   meta->clear();
   rep.transfer_syntax = DcmXfer(xfer).getXferID();
   if (!ds->canWriteXfer(xfer))
-    return fail(ErrorCode::kUnsupported, std::string("cannot write transfer syntax ") + DcmXfer(xfer).getXferName());
+    return fail(ErrorCode::kUnsupported, std::string("cannot re-encode this file in its transfer syntax ") +
+                                             DcmXfer(xfer).getXferName() +
+                                             " (DCMTK has no encoder for its pixel data representation)");
   auto st = (writer ? *writer : writer_)(output, [&](const fs::path& tmp) -> Status { return write_dicom(ff, xfer, tmp); });
   if (!st) return std::unexpected(st.error());
   return rep;
@@ -454,7 +473,8 @@ Result<std::vector<Finding>> check_file(const fs::path& input, const Options& op
       if ((g & 1) && e >= 0x0010 && e <= 0x00FF) continue;  // creators: judged with their elements
       const std::string path = prefix + tag_string(g, e);
       std::string name = d.row ? std::string(d.row->name) : std::string(DcmTag(tag).getTagName());
-      const std::string v = vr == "SQ" ? std::string() : get_string(el);
+      // Binary values (pixel data, possibly encapsulated) are never read: no rule judges them.
+      const std::string v = (vr == "SQ" || is_binary_vr(vr)) ? std::string() : get_string(el);
       auto flag = [&](const std::string& problem) { out.push_back({path, name, problem}); };
       switch (d.action) {
         case Action::kRemove: flag("present; the profile removes it (" + d.code + ")"); break;
