@@ -104,7 +104,7 @@ def plant(ds):
 def main():
     tmp = tempfile.mkdtemp(prefix="lucent-deid-leak-")
     corpus = os.path.join(tmp, "corpus")
-    files = readable_dicoms(os.path.join(DATA, "dicom"), limit=48)
+    files = readable_dicoms(os.path.join(DATA, "dicom"), limit=150)
     if len(files) < 10:
         skip("too few readable DICOM files under the data dir")
     original_uids = set()
