@@ -198,6 +198,8 @@ TEST(ProfileDecision, AttributesOutsideTheTableAreRemovedUnlessKept) {
   EXPECT_EQ(decide(0x0018, 0x9999, "LO", opt, "").action, Action::kRemove);      // other unlisted text
   EXPECT_EQ(decide(0x0040, 0xA160, "UT", opt, "", {}, true).action, Action::kClean);  // inside cleaned content
   EXPECT_EQ(decide(0x0018, 0x9999, "DA", opt, "").action, Action::kRemove);      // an unlisted date
+  EXPECT_EQ(decide(0xFFFC, 0xFFFC, "OB", opt, "").action, Action::kRemove);      // trailing padding
+  EXPECT_EQ(decide(0x0400, 0x0520, "OB", opt, "").action, Action::kRemove);      // encrypted original content
   EXPECT_EQ(decide(0x0008, 0x1150, "UI", opt, "").action, Action::kUid);         // well-known values kept by the engine
   EXPECT_EQ(decide(0x0029, 0x1010, "LO", opt, "", "SIEMENS MR HEADER").action, Action::kRemove);
   ASSERT_TRUE(opt.enable("retain-safe-private"));

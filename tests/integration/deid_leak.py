@@ -24,7 +24,7 @@ PLANTED = {
     "LKISSUER": None, "19430917": None, "42 Leakwood Lane": None, "Harbourville": None,
     "555-0199-733": None, "LKACC77821": None, "Drleaky": None, "Oplleaky": None, "LKNESTACC": None,
     "LKREQ123": None, "Deepleak": None, "LKPRIVATE-SECRET": None, "Privleak": None, "LKOVERLAY": None,
-    "Leakperson": None, "LKSRTEXT": None, "LKPROTOCOL": None, "LKMOTHER": None,
+    "Leakperson": None, "LKSRTEXT": None, "LKPREAMBLE": None, "LKPADDING": None, "LKPROTOCOL": None, "LKMOTHER": None,
     "Leakfield General Infirmary": "retain-institution-identity",
     "9 Leakhospital Road": "retain-institution-identity",
     "LKSTATION9": "retain-device-identity", "LKSN-883311": "retain-device-identity",
@@ -33,6 +33,8 @@ PLANTED = {
 
 
 def plant(ds):
+    ds.preamble = b"LKPREAMBLE Leakington" + b"\0" * (128 - 21)
+    ds.add_new(0xFFFCFFFC, "OB", b"LKPADDING Leakington\0\0\0\0")
     ds.PatientName = "Leakington^Marguerite"
     ds.PatientID = "LKID-99173"
     ds.IssuerOfPatientID = "LKISSUER"

@@ -301,12 +301,19 @@ Status write_dicom(DcmFileFormat& ff, E_TransferSyntax xfer, const fs::path& pat
     static thread_local std::unique_ptr<char[]> buffer(new char[1 << 20]);
     DcmOutputBufferStream out(buffer.get(), 1 << 20);
     ff.transferInit();
+    bool first = true;
     do {
       cond = ff.write(out, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange, 0, 0, 0, EWM_updateMeta);
       if (cond.good()) out.flush();
       void* chunk = nullptr;
       offile_off_t len = 0;
       out.flushBuffer(chunk, len);
+      if (first && len >= 132 && std::memcmp(static_cast<char*>(chunk) + 128, "DICM", 4) == 0) {
+        // DCMTK keeps the input's 128-byte preamble, which may hold anything (TIFF headers,
+        // identifiers): the output's preamble is always zeros.
+        std::memset(chunk, 0, 128);
+      }
+      if (len > 0) first = false;
       if (len > 0) result = put(chunk, static_cast<std::size_t>(len));
     } while (result && cond == EC_StreamNotifyClient);
     ff.transferEnd();

@@ -60,6 +60,17 @@ constexpr Tag kSafeText[] = {
     {0x0040, 0x9210},  // LUT Label
 };
 
+// Binary attributes outside the table that can carry arbitrary content (documents, signatures of
+// the original, encrypted originals, trailing padding): removed although their VR is binary.
+constexpr Tag kUnsafeBinary[] = {
+    {0x0068, 0x6300},  // HPGL Document
+    {0x0400, 0x0120},  // Signature
+    {0x0400, 0x0520},  // Encrypted Content
+    {0x0008, 0x041B},  // Record Key
+    {0x0008, 0x041C},  // Prior Record Key
+    {0xFFFC, 0xFFFC},  // Data Set Trailing Padding
+};
+
 struct TextRule {
   std::uint16_t group, element;
   char action;  // 'Z' zero, 'C' clean (scrub), 'D' dummy
@@ -103,6 +114,8 @@ constexpr SafePrivate kSafePrivate[] = {
 }  // namespace
 
 bool is_kept_outside_table(std::uint16_t g, std::uint16_t e, std::string_view vr) {
+  for (const Tag& t : kUnsafeBinary)
+    if (t.group == g && t.element == e) return false;
   if (std::find(kSafeVrs.begin(), kSafeVrs.end(), vr) != kSafeVrs.end()) return true;
   for (const Tag& t : kSafeText)
     if (t.group == g && t.element == e) return true;
