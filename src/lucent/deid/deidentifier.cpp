@@ -460,6 +460,7 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
 }
 
 Result<std::vector<Finding>> check_file(const fs::path& input, const Options& opt) {
+  dcmEnableUnknownVRConversion.set(OFTrue);  // judge UN-encoded elements by their real VR, as deid does
   DcmFileFormat ff;
   const OFCondition cond = ff.loadFile(input.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
   if (cond.bad()) return fail(ErrorCode::kInvalidData, "cannot parse " + input.string() + " as DICOM: " + cond.text());
