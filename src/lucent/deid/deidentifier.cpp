@@ -35,6 +35,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kWellKnownRoot = "1.2.840.10008.";
+// Values up to this size are read with the rest of the file (one pass, no re-open of the input
+// to fetch pixel data later); larger ones stay on disk until written (bounded memory per thread).
+constexpr Uint32 kEagerReadBytes = 64u << 20;
 
 void register_codecs_once() {
   static std::once_flag once;
@@ -351,7 +354,7 @@ Result<FileReport> Deidentifier::deidentify_file(const fs::path& input, const fs
                                                  const AtomicWriter* writer) const {
   FileReport rep;
   DcmFileFormat ff;
-  const OFCondition cond = ff.loadFile(input.c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+  const OFCondition cond = ff.loadFile(input.c_str(), EXS_Unknown, EGL_noChange, kEagerReadBytes, ERM_autoDetect);
   if (cond.bad())
     return fail(ErrorCode::kInvalidData, "cannot parse " + input.string() + " as DICOM: " + cond.text());
   DcmDataset* ds = ff.getDataset();
