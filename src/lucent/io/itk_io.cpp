@@ -44,6 +44,7 @@
 #include <itkImageIOFactory.h>
 #include <itkJPEGImageIOFactory.h>
 #include <itkMacro.h>
+#include <itkObject.h>
 #include <itkMetaImageIOFactory.h>
 #include <itkNiftiImageIOFactory.h>
 #include <itkNrrdImageIOFactory.h>
@@ -76,6 +77,9 @@ using IOPixel = itk::IOPixelEnum;
 void register_itk_factories() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // ITK prints warnings straight to stderr (e.g. "Analyze file ... deprecated"); Lucent reports
+    // through its own errors and logs instead.
+    itk::Object::GlobalWarningDisplayOff();
     itk::NiftiImageIOFactory::RegisterOneFactory();
     itk::NrrdImageIOFactory::RegisterOneFactory();
     itk::MetaImageIOFactory::RegisterOneFactory();
