@@ -47,8 +47,10 @@ TEST(DicomFile, NineTransferSyntaxesOfOneSliceDecodeToIdenticalPixelsAndGeometry
   LUCENT_REQUIRE_DATA("dicom/dcm_qa_ts/In/1.dcm");
   Image ref = must_read("dcm_qa_ts/In/1.dcm");
   ASSERT_TRUE(ref.data.defined());
-  EXPECT_EQ(ref.spatial_dims(), 2);
-  EXPECT_EQ(ref.data.dim(), 3);
+  // The slice is a Siemens mosaic (35 tiles of 64x64 in a 384x384 image): unpacked to a volume.
+  EXPECT_EQ(ref.spatial_dims(), 3);
+  EXPECT_EQ(ref.data.sizes(), (std::vector<int64_t>{1, 35, 64, 64}));
+  EXPECT_NEAR(ref.geometry.spacing_mm[2], 3.6, 1e-6);
   for (int i = 2; i <= 9; ++i) {
     const std::string f = "dcm_qa_ts/In/" + std::to_string(i) + ".dcm";
     Image img = must_read(f);

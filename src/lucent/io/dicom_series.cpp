@@ -13,6 +13,7 @@
 #include "lucent/core/log.h"
 #include "lucent/io/dicom.h"
 #include "lucent/io/internal/dicom_internal.h"
+#include "lucent/io/internal/dicom_mosaic.h"
 
 namespace lucent::io {
 namespace fs = std::filesystem;
@@ -588,7 +589,12 @@ Result<DicomFolderScan> scan_dicom_folder(const fs::path& folder) {
 Result<Image> read_dicom_file(const fs::path& path, const ReadOptions& options) {
   auto h = internal::read_header(path, options.keep_dicom_attributes);
   if (!h) return std::unexpected(h.error());
-  return read_single(*h, options);
+  auto image = read_single(*h, options);
+  if (!image || image->geometry.spatial_dims != 2) return image;
+  auto mosaic = internal::detect_mosaic(path);
+  if (!mosaic) return std::unexpected(mosaic.error());
+  if (!*mosaic) return image;
+  return internal::unpack_mosaic(std::move(*image), **mosaic, path.string());
 }
 
 Result<Image> read_dicom_series(const std::vector<fs::path>& files, const ReadOptions& options) {
