@@ -87,17 +87,15 @@ void register_densenets(NetRegistry& registry) {
   (void)registry.add("densenet121", "DenseNet-121 (6-12-24-16 dense layers, growth 32)",
                      [](const NetSpec& spec) -> Result<std::shared_ptr<Net>> {
                        internal::OptionReader opts(spec.name, spec.options);
-                       auto stem = opts.choice("stem", "small", {"small", "standard"});
-                       if (!stem) return std::unexpected(stem.error());
+                       auto common = opts.common();
+                       if (!common) return std::unexpected(common.error());
                        auto growth = opts.integer("growth", 32);
                        if (!growth) return std::unexpected(growth.error());
-                       auto dropout = opts.number("dropout", 0.0);
-                       if (!dropout) return std::unexpected(dropout.error());
                        if (auto st = opts.check_all_used(); !st) return std::unexpected(st.error());
                        if (*growth < 4 || *growth > 128)
                          return fail(ErrorCode::kInvalidArgument, "net densenet121: growth must be in 4..128");
-                       return std::shared_ptr<Net>(
-                           std::make_shared<DenseNet>(spec, std::vector<int>{6, 12, 24, 16}, *growth, *stem, *dropout));
+                       return std::shared_ptr<Net>(std::make_shared<DenseNet>(
+                           spec, std::vector<int>{6, 12, 24, 16}, *growth, common->stem, common->dropout));
                      });
 }
 

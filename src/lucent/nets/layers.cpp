@@ -69,6 +69,16 @@ Result<std::string> OptionReader::choice(const std::string& key, const std::stri
               "net " + net_ + ": option " + key + " is '" + it->second + "', expected one of: " + list);
 }
 
+Result<OptionReader::Common> OptionReader::common() {
+  auto stem = choice("stem", "small", {"small", "standard"});
+  if (!stem) return std::unexpected(stem.error());
+  auto dropout = number("dropout", 0.0);
+  if (!dropout) return std::unexpected(dropout.error());
+  if (*dropout < 0 || *dropout >= 1)
+    return fail(ErrorCode::kInvalidArgument, "net " + net_ + ": dropout must be in [0, 1)");
+  return Common{*stem, *dropout};
+}
+
 Status OptionReader::check_all_used() const {
   for (const auto& [key, value] : options_) {
     if (std::find(used_.begin(), used_.end(), key) == used_.end()) {

@@ -103,18 +103,15 @@ class ResNet : public Net {
 NetFactory resnet_factory(std::vector<int> blocks, bool bottleneck) {
   return [blocks, bottleneck](const NetSpec& spec) -> Result<std::shared_ptr<Net>> {
     internal::OptionReader opts(spec.name, spec.options);
-    auto stem = opts.choice("stem", "small", {"small", "standard"});
-    if (!stem) return std::unexpected(stem.error());
+    auto common = opts.common();
+    if (!common) return std::unexpected(common.error());
     auto width = opts.integer("width", 64);
     if (!width) return std::unexpected(width.error());
-    auto dropout = opts.number("dropout", 0.0);
-    if (!dropout) return std::unexpected(dropout.error());
     if (auto st = opts.check_all_used(); !st) return std::unexpected(st.error());
     if (*width < 4 || *width > 1024)
       return fail(ErrorCode::kInvalidArgument, "net " + spec.name + ": width must be in 4..1024");
-    if (*dropout < 0 || *dropout >= 1)
-      return fail(ErrorCode::kInvalidArgument, "net " + spec.name + ": dropout must be in [0, 1)");
-    return std::shared_ptr<Net>(std::make_shared<ResNet>(spec, blocks, bottleneck, *stem, *width, *dropout));
+    return std::shared_ptr<Net>(
+        std::make_shared<ResNet>(spec, blocks, bottleneck, common->stem, *width, common->dropout));
   };
 }
 

@@ -30,6 +30,13 @@ class OptionReader {
   // kInvalidArgument naming the first key never asked for.
   Status check_all_used() const;
 
+  // The options every classifier shares: stem = small | standard, dropout in [0, 1).
+  struct Common {
+    std::string stem;
+    double dropout = 0.0;
+  };
+  Result<Common> common();
+
  private:
   std::string net_;
   std::map<std::string, std::string> options_;
