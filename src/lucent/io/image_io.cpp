@@ -134,8 +134,8 @@ Status write_image(const Image& image, const fs::path& path, const WriteOptions&
   if (!options.overwrite && fs::exists(path, ec))
     return fail(ErrorCode::kAlreadyExists, path.string() + " exists; remove it or allow overwriting");
   if (format == Format::kMetaImage && full_extension(path) == ".mhd") {
-    // .mhd writes a header plus a separate raw file; atomic rename of a pair is not possible,
-    // so write both under temporary names is not enough — refuse clearly instead.
+    // .mhd writes a header plus a separate raw file, and two files cannot be renamed into
+    // place atomically: refuse clearly instead of risking a half-written pair.
     return fail(ErrorCode::kInvalidArgument,
                 "cannot write " + path.string() + ": .mhd writes two files and cannot be written atomically; use .mha");
   }
