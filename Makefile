@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 LUCENT_DATA ?= $(abspath ../shared/data)
 export LUCENT_DATA
 
-.PHONY: setup build demo test unit integration bench fuzz clean
+.PHONY: setup build demo survey test unit integration bench fuzz clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,7 +17,14 @@ $(BUILD)/build.ninja:
 build: setup $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Main job: train the shipped PneumoniaMNIST recipe on the CPU, test the selected checkpoint on
+# the official test split and print it beside the MedMNIST v2 table (a few minutes).
 demo: build
+	rm -rf out/demo
+	./$(BUILD)/lucent train configs/medmnist/pneumoniamnist.yaml --out out/demo
+
+# Read every image under the data folder and report what Lucent makes of it.
+survey: build
 	./$(BUILD)/lucent survey "$(LUCENT_DATA)" --out out/survey
 
 test: build

@@ -13,10 +13,11 @@ PACKAGES=(
   libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dcm2niix dicom3tools python3-pydicom python3-numpy python3-nibabel
+  python3-torch  # scripts the TorchScript model that the bundle-import test wraps
 )
 # Peers used only by the benchmarks (`make bench`): `scripts/setup.sh --bench`.
 if [ "${1:-}" = "--bench" ]; then
-  PACKAGES+=(libgdcm-tools orthanc hyperfine time bc)
+  PACKAGES+=(libgdcm-tools orthanc hyperfine time bc python3-torchvision)
 fi
 # The libFuzzer build (`make fuzz`): clang 16 is the first Debian clang whose concepts level
 # enables libstdc++'s std::expected.

@@ -1,4 +1,5 @@
-// `lucent data fetch|verify|list`: parsing and printing; the logic is in lucent/data/fetch.h.
+// `lucent data fetch|verify|list|manifest|split|check`: parsing and printing; the logic is in
+// lucent/data/fetch.h and lucent/data/manifest.h.
 #include <unistd.h>
 
 #include <chrono>
@@ -6,10 +7,12 @@
 #include <cstdlib>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "commands.h"
 #include "lucent/data/fetch.h"
+#include "lucent/data/manifest.h"
 
 namespace lucent::app {
 namespace {
@@ -218,10 +221,80 @@ int run_list(const std::string& tables_hint) {
   return 0;
 }
 
+struct ManifestArgs {
+  std::string input;                  // CSV manifest or image folder
+  std::string out;
+  std::vector<std::string> exclude;
+  double val = 0.15, test = 0.15;
+  int64_t seed = 0;
+  std::vector<std::string> labels;
+  std::vector<int64_t> size;
+  int64_t channels = 0;
+  bool multilabel = false;
+  bool all = false;
+};
+
+Result<data::Manifest> open_manifest(const ManifestArgs& a) {
+  std::error_code ec;
+  if (fs::is_directory(a.input, ec)) return data::scan_image_folder(a.input, a.exclude);
+  return data::read_manifest(a.input);
+}
+
+int run_manifest(const ManifestArgs& a) {
+  auto m = open_manifest(a);
+  if (!m) return report(m.error());
+  if (auto st = data::write_manifest(*m, a.out); !st) return report(st.error());
+  std::cout << m->entries.size() << " image(s) → " << a.out << "\n";
+  return 0;
+}
+
+int run_split(const ManifestArgs& a) {
+  auto m = open_manifest(a);
+  if (!m) return report(m.error());
+  auto s = data::split_by_patient(std::move(*m), {.val_fraction = a.val, .test_fraction = a.test,
+                                                  .seed = static_cast<uint64_t>(a.seed)});
+  if (!s) return report(s.error());
+  if (auto st = data::write_manifest(*s, a.out); !st) return report(st.error());
+  std::map<std::string, std::map<std::string, int64_t>> counts;
+  for (const auto& e : s->entries) ++counts[e.split][e.label];
+  std::cout << "patient-level split, seed " << a.seed << " → " << a.out << "\n";
+  for (const auto& [split, by_label] : counts) {
+    std::cout << "  " << std::left << std::setw(6) << split;
+    for (const auto& [label, n] : by_label) std::cout << "  " << label << " " << n;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int run_check(const ManifestArgs& a) {
+  auto m = open_manifest(a);
+  if (!m) return report(m.error());
+  auto r = data::check_manifest(*m, {.labels = a.labels, .multilabel = a.multilabel, .channels = a.channels, .size = a.size});
+  std::cout << r.images << " image(s) in " << m->source << "\n";
+  for (const auto& [split, by_label] : r.counts) {
+    std::cout << "  " << std::left << std::setw(8) << (split.empty() ? "all" : split);
+    if (!split.empty() && r.patients.count(split)) std::cout << " (" << r.patients.at(split) << " patients)";
+    for (const auto& [label, n] : by_label) std::cout << "  " << label << " " << n;
+    std::cout << "\n";
+  }
+  if (r.problems.empty()) {
+    std::cout << "no problems found\n";
+    return 0;
+  }
+  const std::size_t shown = a.all ? r.problems.size() : std::min<std::size_t>(r.problems.size(), kListedPerCategory);
+  std::cout << std::flush;
+  std::cerr << r.problems.size() << " problem(s):\n";
+  for (std::size_t i = 0; i < shown; ++i)
+    std::cerr << "  " << r.problems[i].id << " (" << r.problems[i].path << "): " << r.problems[i].what << "\n";
+  if (shown < r.problems.size()) std::cerr << "  … " << r.problems.size() - shown << " more (--all lists every one)\n";
+  return report(Error(ErrorCode::kInvalidData, m->source + ": " + std::to_string(r.problems.size()) +
+                                                   " bad case(s); fix or remove them before training"));
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app, Runner& run) {
-  auto* cmd = app.add_subcommand("data", "Get the project's datasets from their official sources and check local copies");
+  auto* cmd = app.add_subcommand("data", "Get the project's datasets, check local copies, build manifests and patient-level splits");
   cmd->require_subcommand(1);
 
   auto f = std::make_shared<FetchArgs>();
@@ -249,6 +322,40 @@ void add_data_command(CLI::App& app, Runner& run) {
   auto* list = cmd->add_subcommand("list", "List the datasets and the MedMNIST sets with their sizes");
   list->add_option("--tables", *tables, "Folder of the dataset tables")->group("");
   list->callback([&run, tables] { run = [tables] { return run_list(*tables); }; });
+
+  // Manifest tools: the three share the input (CSV manifest or image folder) and --exclude.
+  auto input_options = [](CLI::App* c, ManifestArgs& a) {
+    c->add_option("input", a.input, "CSV manifest (path,label[,patient_id,id,split,…]) or image folder ROOT/<class>/…")
+        ->required()
+        ->check(CLI::ExistingPath);
+    c->add_option("--exclude", a.exclude, "Image folder: skip files matching this glob, e.g. '*_mask*' (repeatable)");
+  };
+  auto mf = std::make_shared<ManifestArgs>();
+  auto* manifest = cmd->add_subcommand("manifest", "Write the CSV manifest of an image folder (one sub-folder per class)");
+  input_options(manifest, *mf);
+  manifest->add_option("--out", mf->out, "Manifest to write (CSV)")->required();
+  manifest->callback([&run, mf] { run = [mf] { return run_manifest(*mf); }; });
+
+  auto sp = std::make_shared<ManifestArgs>();
+  auto* split = cmd->add_subcommand("split", "Seeded, stratified, patient-level train/val/test split, written as a manifest");
+  input_options(split, *sp);
+  split->add_option("--out", sp->out, "Split manifest to write (CSV with a split column)")->required();
+  split->add_option("--val", sp->val, "Fraction of patients for validation")->check(CLI::Range(0.0, 0.9));
+  split->add_option("--test", sp->test, "Fraction of patients for test")->check(CLI::Range(0.0, 0.9));
+  split->add_option("--seed", sp->seed, "Seed of the shuffle")->check(CLI::NonNegativeNumber);
+  split->callback([&run, sp] { run = [sp] { return run_split(*sp); }; });
+
+  auto ck = std::make_shared<ManifestArgs>();
+  auto* check = cmd->add_subcommand("check", "Read every image and name each bad case (unreadable, unknown label, wrong "
+                                             "size or channels, patient in two splits); class counts per split");
+  input_options(check, *ck);
+  check->add_option("--labels", ck->labels, "Known labels (others are reported)")->delimiter(',');
+  check->add_option("--size", ck->size, "Expected spatial size, y,x or z,y,x")->delimiter(',');
+  check->add_option("--channels", ck->channels, "Expected channel count (default: the most common)")
+      ->check(CLI::NonNegativeNumber);
+  check->add_flag("--multilabel", ck->multilabel, "Labels are ';'-separated lists");
+  check->add_flag("--all", ck->all, "List every problem");
+  check->callback([&run, ck] { run = [ck] { return run_check(*ck); }; });
 }
 
 }  // namespace lucent::app

@@ -15,7 +15,7 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   r.integer("threads", 0, 0);  // consumed by the CLI
   r.string("device", "cpu", {"cpu", "cuda"});
 
-  c.data.kind = r.string("data.kind", "medmnist", {"medmnist"});
+  c.data.kind = r.string("data.kind", "medmnist", {"medmnist", "manifest", "image_folder"});
   const std::string path = r.string("data.path", "");
   const std::string task = r.string("data.task", "auto", {"auto", "binary", "multiclass", "ordinal", "multilabel"});
   if (task != "auto") c.data.task = *parse_task(task);
@@ -24,6 +24,14 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
       if (l.is_string()) c.data.labels.push_back(l.get<std::string>());
     }
   }
+
+  if (auto ex = r.raw("data.exclude", nlohmann::json::array()); ex.is_array()) {
+    for (const auto& e : ex)
+      if (e.is_string()) c.data.exclude.push_back(e.get<std::string>());
+  }
+  c.data.val_fraction = r.number("data.split.val", 0.15, 0.0, 0.9);
+  c.data.test_fraction = r.number("data.split.test", 0.15, 0.0, 0.9);
+  if (r.has("data.split.seed")) c.data.split_seed = static_cast<uint64_t>(r.integer("data.split.seed", 0, 0));
 
   c.model.name = r.string("model.name", "resnet18");
   const auto options = r.raw("model.options", nlohmann::json::object());
@@ -71,6 +79,11 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
                   source + ": train.milestones are fractions of the epochs and must lie in (0, 1)");
   if (o.warmup_epochs >= static_cast<double>(c.epochs))
     return fail(ErrorCode::kInvalidArgument, source + ": train.warmup_epochs must be shorter than train.epochs");
+  if (c.data.val_fraction + c.data.test_fraction >= 1)
+    return fail(ErrorCode::kInvalidArgument, source + ": data.split.val + data.split.test must be below 1");
+  if (c.data.kind == "medmnist" && (!c.data.exclude.empty() || r.has("data.split")))
+    return fail(ErrorCode::kInvalidArgument, source + ": data.exclude and data.split apply to manifest and image_folder data; "
+                                                      "MedMNIST has official splits");
   if (path.empty()) return fail(ErrorCode::kInvalidArgument, source + ": data.path is required");
   fs::path p(path);
   if (p.is_relative()) {

@@ -15,10 +15,14 @@
 namespace lucent::train {
 
 struct DataConfig {
-  std::string kind = "medmnist";          // medmnist
+  std::string kind = "medmnist";          // medmnist | manifest (CSV) | image_folder (ROOT/<class>/…)
   std::filesystem::path path;             // resolved: absolute
   std::optional<Task> task;               // inferred from labels when absent
-  std::vector<std::string> labels;        // names of the outputs (optional)
+  std::vector<std::string> labels;        // names of the outputs (manifests: default = sorted labels found)
+  std::vector<std::string> exclude;       // image_folder: file-name globs to skip ("*_mask*")
+  double val_fraction = 0.15;             // manifests without a split column: patient-level split
+  double test_fraction = 0.15;
+  std::optional<uint64_t> split_seed;     // default: the run's seed
 };
 
 struct OptimConfig {

@@ -10,11 +10,13 @@
 #include <fstream>
 #include <iostream>
 #include <numbers>
+#include <set>
 
 #include "lucent/core/atomic_file.h"
 #include "lucent/core/hash.h"
 #include "lucent/core/log.h"
 #include "lucent/core/safetensors.h"
+#include "lucent/data/manifest.h"
 #include "lucent/metrics/classification.h"
 #include "lucent/nets/bundle.h"
 
@@ -178,6 +180,85 @@ std::string format_duration(double s) {
   return buf;
 }
 
+struct LoadedData {
+  std::unique_ptr<data::TensorDataset> train, val, test;  // preprocessed
+  std::vector<std::string> labels;                          // one name per output
+  nlohmann::json info;                                      // provenance for the bundle
+};
+
+// The three splits, preprocessed once. MedMNIST: the official splits. Manifests and image
+// folders: every image checked first (all problems listed), the split column used when every
+// row has one, otherwise a seeded patient-level stratified split; either way the split as used
+// is written to RUN/split.csv and its SHA-256 recorded.
+Result<LoadedData> load_data(const TrainConfig& cfg, const transforms::Pipeline& preprocess, const fs::path& out_dir) {
+  LoadedData d;
+  Rng pre_rng(cfg.seed);
+  if (cfg.data.kind == "medmnist") {
+    std::unique_ptr<data::TensorDataset>* slots[] = {&d.train, &d.val, &d.test};
+    const char* names[] = {"train", "val", "test"};
+    std::optional<Task> task = cfg.data.task;
+    for (int i = 0; i < 3; ++i) {
+      auto ds = data::load_medmnist(cfg.data.path, names[i], task);
+      if (!ds) return std::unexpected(ds.error());
+      task = (*ds)->task();
+      if (auto st = (*ds)->preprocess(preprocess, pre_rng); !st)
+        return std::unexpected(st.error().with_context("preprocessing the " + std::string(names[i]) + " split"));
+      *slots[i] = std::move(*ds);
+    }
+    auto hash = sha256_file(cfg.data.path);
+    if (!hash) return std::unexpected(hash.error());
+    d.labels = cfg.data.labels;
+    d.info = {{"path", cfg.data.path.filename().string()}, {"sha256", *hash}};
+  } else {
+    auto m = cfg.data.kind == "manifest" ? data::read_manifest(cfg.data.path)
+                                         : data::scan_image_folder(cfg.data.path, cfg.data.exclude);
+    if (!m) return std::unexpected(m.error());
+    d.labels = cfg.data.labels;
+    if (d.labels.empty()) {
+      std::set<std::string> found;
+      for (const auto& e : m->entries) found.insert(e.label);
+      d.labels.assign(found.begin(), found.end());
+    }
+    const Task task = cfg.data.task.value_or(d.labels.size() == 2 ? Task::kBinary : Task::kMulticlass);
+    const bool presplit = std::all_of(m->entries.begin(), m->entries.end(), [](const auto& e) { return !e.split.empty(); });
+    if (!presplit) {
+      auto s = data::split_by_patient(std::move(*m), {.val_fraction = cfg.data.val_fraction,
+                                                      .test_fraction = cfg.data.test_fraction,
+                                                      .seed = cfg.data.split_seed.value_or(cfg.seed)});
+      if (!s) return std::unexpected(s.error());
+      m = std::move(s);
+    }
+    auto report = data::check_manifest(*m, {.labels = d.labels, .multilabel = task == Task::kMultilabel, .channels = 0, .size = {}});
+    if (!report.problems.empty()) {
+      std::string list;
+      for (std::size_t i = 0; i < std::min<std::size_t>(report.problems.size(), 20); ++i)
+        list += "\n  " + report.problems[i].id + ": " + report.problems[i].what;
+      if (report.problems.size() > 20) list += "\n  … and " + std::to_string(report.problems.size() - 20) + " more";
+      return fail(ErrorCode::kInvalidData, cfg.data.path.string() + ": " + std::to_string(report.problems.size()) +
+                                               " problem(s) in the dataset; fix them (or drop the cases) and train again — "
+                                               "`lucent data check` lists them all:" + list);
+    }
+    const fs::path split_file = out_dir / "split.csv";
+    if (auto st = data::write_manifest(*m, split_file); !st) return std::unexpected(st.error());
+    auto hash = sha256_file(split_file);
+    if (!hash) return std::unexpected(hash.error());
+    std::unique_ptr<data::TensorDataset>* slots[] = {&d.train, &d.val, &d.test};
+    const char* names[] = {"train", "val", "test"};
+    for (int i = 0; i < 3; ++i) {
+      auto ds = data::load_manifest_split(*m, names[i], d.labels, task, preprocess, pre_rng);
+      if (!ds) return std::unexpected(ds.error());
+      *slots[i] = std::move(*ds);
+    }
+    d.info = {{"path", cfg.data.path.filename().string()}, {"kind", cfg.data.kind}, {"split_file", "split.csv"},
+              {"split_sha256", *hash}, {"presplit", presplit},
+              {"patients", report.patients}, {"class_counts", report.counts}};
+  }
+  d.info["train"] = d.train->size();
+  d.info["val"] = d.val->size();
+  d.info["test"] = d.test->size();
+  return d;
+}
+
 }  // namespace
 
 at::Tensor predict_probabilities(nets::Net& net, const data::TensorDataset& dataset, Task task, int64_t batch_size,
@@ -226,27 +307,22 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
     return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
   const torch::Device device(opt.device);
 
-  // Data: the three MedMNIST splits, preprocessed once.
-  auto train_set = data::load_medmnist(cfg.data.path, "train", cfg.data.task);
-  if (!train_set) return std::unexpected(train_set.error());
-  auto val_set = data::load_medmnist(cfg.data.path, "val", (*train_set)->task());
-  if (!val_set) return std::unexpected(val_set.error());
-  auto test_set = data::load_medmnist(cfg.data.path, "test", (*train_set)->task());
-  if (!test_set) return std::unexpected(test_set.error());
-  const Task task = (*train_set)->task();
-  const int64_t outputs = (*train_set)->num_classes();
   auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
   if (!preprocess) return std::unexpected(preprocess.error().with_context("pipeline.preprocess"));
   auto augment = transforms::Pipeline::from_json(cfg.augment, tf_registry);
   if (!augment) return std::unexpected(augment.error().with_context("pipeline.augment"));
-  Rng pre_rng(cfg.seed);
-  for (auto* ds : {train_set->get(), val_set->get(), test_set->get()})
-    if (auto st = ds->preprocess(*preprocess, pre_rng); !st) return std::unexpected(st.error().with_context("preprocessing"));
+  auto data = load_data(cfg, *preprocess, opt.out_dir);
+  if (!data) return std::unexpected(data.error());
+  auto& train_set = data->train;
+  auto& val_set = data->val;
+  auto& test_set = data->test;
+  const Task task = train_set->task();
+  const int64_t outputs = train_set->num_classes();
 
   // Model (and its EMA twin).
   nets::NetSpec spec = cfg.model;
-  spec.spatial_dims = (*train_set)->spatial_dims();
-  spec.in_channels = (*train_set)->channels();
+  spec.spatial_dims = train_set->spatial_dims();
+  spec.in_channels = train_set->channels();
   spec.num_outputs = outputs;
   at::manual_seed(static_cast<uint64_t>(cfg.seed));
   auto net = net_registry.create(spec);
@@ -267,9 +343,9 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
 
   at::Tensor class_weights;
   if (cfg.loss.class_weights == "balanced" && task != Task::kMultilabel) {
-    auto counts = (*train_set)->class_counts();
+    auto counts = train_set->class_counts();
     std::vector<float> w;
-    const double n = static_cast<double>((*train_set)->size());
+    const double n = static_cast<double>(train_set->size());
     for (auto c : counts) w.push_back(c > 0 ? static_cast<float>(n / (static_cast<double>(counts.size()) * c)) : 0.f);
     class_weights = torch::tensor(w).to(device);
   }
@@ -284,15 +360,13 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   if (auto st = write_file_atomically(opt.out_dir / "config.json", cfg.source.dump(2) + "\n"); !st)
     return std::unexpected(st.error());
 
-  auto data_hash = sha256_file(cfg.data.path);
-  if (!data_hash) return std::unexpected(data_hash.error());
 
   nets::BundleManifest manifest;
   manifest.architecture = spec;
   manifest.preprocess = cfg.preprocess;
-  manifest.input_size = (*train_set)->spatial_size();
+  manifest.input_size = train_set->spatial_size();
   manifest.task = task_name(task);
-  manifest.labels = cfg.data.labels;
+  manifest.labels = data->labels;
   if (manifest.labels.size() != static_cast<std::size_t>(outputs)) {
     manifest.labels.clear();
     for (int64_t k = 0; k < outputs; ++k) manifest.labels.push_back("class_" + std::to_string(k));
@@ -300,12 +374,11 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   manifest.training = {{"recipe", cfg.name},
                        {"seed", cfg.seed},
                        {"config", cfg.source},
-                       {"data", {{"path", cfg.data.path.filename().string()}, {"sha256", *data_hash},
-                                 {"train", (*train_set)->size()}, {"val", (*val_set)->size()}, {"test", (*test_set)->size()}}},
+                       {"data", data->info},
                        {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
                        {"device", opt.device}};
 
-  data::DataLoader loader(**train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
+  data::DataLoader loader(*train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
                           cfg.seed);
   int64_t batches = loader.batches_per_epoch();
   if (cfg.max_batches_per_epoch > 0) batches = std::min(batches, cfg.max_batches_per_epoch);
@@ -408,8 +481,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
     const double train_seconds = seconds_since(t_epoch);
 
     nets::Net& eval_net = ema ? *ema : **net;
-    auto val_probs = predict_probabilities(eval_net, **val_set, task, cfg.eval_batch_size, 1.0, opt.device);
-    auto val = score(val_probs, **val_set, task);
+    auto val_probs = predict_probabilities(eval_net, *val_set, task, cfg.eval_batch_size, 1.0, opt.device);
+    auto val = score(val_probs, *val_set, task);
     if (!val) return std::unexpected(val.error().with_context("validation"));
     const double value = cfg.select_metric == "loss" ? -loss_sum / std::max<int64_t>(seen, 1) : (*val)[cfg.select_metric].get<double>();
     const bool improved = value > ck.best_value;
@@ -455,8 +528,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   auto bundle = nets::load_bundle(opt.out_dir / "bundle", net_registry);
   if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
   bundle->net->to(device);
-  auto test_probs = predict_probabilities(*bundle->net, **test_set, task, cfg.eval_batch_size, 1.0, opt.device);
-  auto test = score(test_probs, **test_set, task);
+  auto test_probs = predict_probabilities(*bundle->net, *test_set, task, cfg.eval_batch_size, 1.0, opt.device);
+  auto test = score(test_probs, *test_set, task);
   if (!test) return std::unexpected(test.error().with_context("test"));
   TrainResult result;
   result.bundle_dir = opt.out_dir / "bundle";
