@@ -9,13 +9,20 @@
 #include "lucent/core/atomic_file.h"
 #include "lucent/core/hash.h"
 #include "lucent/core/safetensors.h"
+#include "lucent/nets/torchscript.h"
 
 namespace lucent::nets {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kFiles[] = {"weights.safetensors", "bundle.json", "model_card.md"};
 constexpr int kFormatVersion = 1;
+
+// The files SHA256SUMS must cover, which depend on the architecture.
+std::vector<std::string> bundle_files(const std::string& architecture) {
+  std::vector<std::string> files = {"weights.safetensors", "bundle.json", "model_card.md"};
+  if (architecture == kTorchScriptArchitecture) files.emplace_back(kTorchScriptFile);
+  return files;
+}
 
 std::string default_card(const BundleManifest& m) {
   std::ostringstream o;
@@ -106,6 +113,11 @@ Status load_state_tensors(Net& net, const std::map<std::string, at::Tensor>& ten
 }
 
 Status save_bundle(const fs::path& dir, Net& net, const BundleManifest& manifest) {
+  auto* script = dynamic_cast<TorchScriptNet*>(&net);
+  if ((manifest.architecture.name == kTorchScriptArchitecture) != (script != nullptr))
+    return fail(ErrorCode::kInvalidArgument, "bundle " + dir.string() + ": architecture '" + manifest.architecture.name +
+                                                 "' does not match the net (TorchScript nets, and only they, are saved "
+                                                 "as architecture '" + std::string(kTorchScriptArchitecture) + "')");
   std::error_code ec;
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
   fs::create_directories(parent, ec);
@@ -120,8 +132,9 @@ Status save_bundle(const fs::path& dir, Net& net, const BundleManifest& manifest
   Status st = write_safetensors(tmp / "weights.safetensors", named, {{"architecture", manifest.architecture.name}});
   if (st) st = write_file_atomically(tmp / "bundle.json", to_json(manifest).dump(2) + "\n");
   if (st) st = write_file_atomically(tmp / "model_card.md", manifest.model_card.empty() ? default_card(manifest) : manifest.model_card);
+  if (st && script) st = write_file_atomically(tmp / kTorchScriptFile, script->archive());
   std::string sums;
-  for (const char* f : kFiles) {
+  for (const auto& f : bundle_files(manifest.architecture.name)) {
     if (!st) break;
     auto h = sha256_file(tmp / f);
     if (!h) st = std::unexpected(h.error());
@@ -152,7 +165,7 @@ Result<LoadedBundle> load_bundle(const fs::path& dir, const NetRegistry& registr
   if (!sums) return fail(ErrorCode::kInvalidData, dir.string() + " is not a Lucent bundle (no SHA256SUMS)");
   std::istringstream lines(*sums);
   std::string hash, name;
-  std::set<std::string> listed;
+  std::map<std::string, std::string> listed;  // file -> SHA-256
   while (lines >> hash >> name) {
     auto actual = sha256_file(dir / name);
     if (!actual) return fail(ErrorCode::kPermissionDenied, "bundle " + dir.string() + ": file " + name + " listed in SHA256SUMS is missing");
@@ -160,11 +173,13 @@ Result<LoadedBundle> load_bundle(const fs::path& dir, const NetRegistry& registr
       return fail(ErrorCode::kPermissionDenied, "bundle " + dir.string() + ": " + name +
                                                     " does not match SHA256SUMS (expected " + hash + ", found " +
                                                     *actual + "); the bundle was modified or corrupted — do not use it");
-    listed.insert(name);
+    listed[name] = hash;
   }
-  for (const char* f : kFiles)
-    if (!listed.count(f))
-      return fail(ErrorCode::kPermissionDenied, "bundle " + dir.string() + ": " + f + " is not covered by SHA256SUMS");
+  auto not_covered = [&](const std::string& f) {
+    return fail(ErrorCode::kPermissionDenied, "bundle " + dir.string() + ": " + f + " is not covered by SHA256SUMS");
+  };
+  for (const char* f : {"weights.safetensors", "bundle.json", "model_card.md"})
+    if (!listed.count(f)) return not_covered(f);
   auto text = read_file(dir / "bundle.json");
   if (!text) return std::unexpected(text.error());
   nlohmann::json j;
@@ -175,7 +190,25 @@ Result<LoadedBundle> load_bundle(const fs::path& dir, const NetRegistry& registr
   }
   auto manifest = manifest_from_json(j);
   if (!manifest) return std::unexpected(manifest.error().with_context(dir.string()));
-  auto net = registry.create(manifest->architecture);
+  for (const auto& f : bundle_files(manifest->architecture.name))
+    if (!listed.count(f)) return not_covered(f);
+  Result<std::shared_ptr<Net>> net = std::shared_ptr<Net>();
+  if (manifest->architecture.name == kTorchScriptArchitecture) {
+    // Hash the very bytes that are loaded, so the checked archive is the one that runs.
+    const fs::path file = dir / kTorchScriptFile;
+    auto bytes = read_file(file);
+    if (!bytes) return std::unexpected(bytes.error());
+    if (const std::string h = sha256_hex(*bytes); h != listed.at(std::string(kTorchScriptFile)))
+      return fail(ErrorCode::kPermissionDenied, "bundle " + dir.string() + ": " + std::string(kTorchScriptFile) +
+                                                    " does not match SHA256SUMS (expected " +
+                                                    listed.at(std::string(kTorchScriptFile)) + ", found " + h +
+                                                    "); the bundle was modified or corrupted — do not use it");
+    auto script = TorchScriptNet::from_bytes(std::move(*bytes), file.string());
+    if (!script) return std::unexpected(script.error().with_context("bundle " + dir.string()));
+    net = std::shared_ptr<Net>(std::move(*script));
+  } else {
+    net = registry.create(manifest->architecture);
+  }
   if (!net) return std::unexpected(net.error().with_context("bundle " + dir.string()));
   auto weights = read_safetensors(dir / "weights.safetensors");
   if (!weights) return std::unexpected(weights.error());

@@ -7,15 +7,26 @@
 //                           temperature, training metadata (seed, data SHA-256s, config,
 //                           versions, date) and headline metrics
 //     model_card.md         intended use, data, metrics — for people
+//     model.torchscript     only for architecture "torchscript" (a model imported from PyTorch,
+//                           see torchscript.h): the torch.jit.save archive, byte for byte — its
+//                           code and graph. weights.safetensors then holds the scripted module's
+//                           parameters and buffers under PyTorch's state_dict names; they are
+//                           loaded over the archive's own (identical as written by the import),
+//                           so the safetensors file is inspectable and always what runs.
 //     SHA256SUMS            SHA-256 of each file above; the bundle's id is the SHA-256 of this
 //
 //   auto st = save_bundle("run/bundle", *net, manifest);
 //   auto b = load_bundle("run/bundle", registry);   // verifies every hash first
 //
 // Saving writes into a temporary sibling folder and renames it into place (never half a
-// bundle). Loading refuses a bundle whose files do not match SHA256SUMS (kPermissionDenied,
-// naming the file), whose weights do not fit the architecture (kInvalidData, naming the
-// tensor), or whose bundle.json is malformed (kInvalidData). Thread-safety: free functions.
+// bundle); an existing bundle at `dir` is replaced only once the new one is complete. A
+// TorchScriptNet must be saved with architecture "torchscript" and no other net may use that
+// name (kInvalidArgument). Loading refuses a bundle whose files do not match SHA256SUMS or whose
+// required files (per architecture) are not listed there (kPermissionDenied, naming the file),
+// whose weights do not fit the architecture (kInvalidData, naming the tensor), whose
+// model.torchscript does not load (kInvalidData), or whose bundle.json is malformed
+// (kInvalidData). Architecture "torchscript" is built from model.torchscript, every other one
+// by the registry. See docs/bundles.md. Thread-safety: free functions.
 #pragma once
 
 #include <filesystem>
