@@ -47,6 +47,46 @@ std::map<std::string, at::Tensor> weights(const fs::path& bundle) {
   return read_safetensors(bundle / "weights.safetensors")->tensors;
 }
 
+// Regression: the EMA model evaluated with averaged batch-norm statistics collapsed to the
+// majority class; its statistics are now estimated again for its own weights.
+TEST(Trainer, BatchNormStatisticsAreReestimatedForTheCurrentWeights) {
+  Env env;
+  nets::NetSpec spec;
+  spec.name = "resnet10";
+  spec.spatial_dims = 2;
+  spec.in_channels = 1;
+  spec.num_outputs = 2;
+  spec.options = {{"width", "8"}, {"stem", "small"}};
+  at::manual_seed(0);
+  auto net = env.nets.create(spec);
+  ASSERT_TRUE(net) << net.error().message();
+  auto images = at::randn({64, 1, 12, 12}) * 3 + 2;
+  data::TensorDataset ds(images, at::zeros({64, 1}, at::kLong), Task::kBinary, 2);
+  torch::nn::Conv2dImpl* conv = nullptr;
+  torch::nn::BatchNorm2dImpl* bn = nullptr;
+  for (const auto& m : (*net)->modules(false)) {
+    if (!conv) conv = dynamic_cast<torch::nn::Conv2dImpl*>(m.get());
+    if (!bn) bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get());
+  }
+  ASSERT_TRUE(conv && bn);
+  (*net)->train();
+  recompute_batch_norm(**net, ds, 16, 48, "cpu");
+  EXPECT_FALSE((*net)->is_training());
+  ASSERT_TRUE(bn->options.momentum().has_value());
+  EXPECT_DOUBLE_EQ(*bn->options.momentum(), 0.1);
+  // The stem's batch norm sees the stem convolution's output: 3 batches of 16 of the first 48
+  // images, averaged with equal weights.
+  torch::NoGradGuard g;
+  at::Tensor mean = at::zeros({8}), var = at::zeros({8});
+  for (int b = 0; b < 3; ++b) {
+    auto y = conv->forward(images.slice(0, 16 * b, 16 * (b + 1)));
+    mean += y.mean({0, 2, 3}) / 3;
+    var += y.var({0, 2, 3}, /*unbiased=*/true) / 3;
+  }
+  EXPECT_TRUE(at::allclose(bn->running_mean, mean, 1e-4, 1e-5)) << bn->running_mean << mean;
+  EXPECT_TRUE(at::allclose(bn->running_var, var, 1e-4, 1e-5)) << bn->running_var << var;
+}
+
 TEST(Trainer, TrainsAndWritesABundleThatReproducesItsTestMetrics) {
   LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
   test::TempDir dir;

@@ -60,6 +60,13 @@ struct TrainResult {
 [[nodiscard]] at::Tensor predict_probabilities(nets::Net& net, const data::TensorDataset& dataset, Task task,
                                                int64_t batch_size, double temperature, const std::string& device);
 
+// Re-estimates every batch-norm layer's running mean and variance for the net's current weights
+// (cumulative averages over the first `max_images` images of an already preprocessed dataset,
+// train-mode forward passes without gradients), then leaves the net in eval mode. Used for the
+// EMA model, whose averaged weights do not match averaged statistics. No-op without batch norm.
+void recompute_batch_norm(nets::Net& net, const data::TensorDataset& train, int64_t batch_size, int64_t max_images,
+                          const std::string& device);
+
 // AUC and ACC (MedMNIST definitions) of probabilities against a dataset's labels.
 [[nodiscard]] Result<nlohmann::json> score(const at::Tensor& probs, const data::TensorDataset& dataset, Task task);
 
