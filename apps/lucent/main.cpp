@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   app::add_predict_command(app, run);
   app::add_data_command(app, run);
   app::add_bundle_command(app, run);
+  app::add_metrics_command(app, run);
 
   try {
     app.parse(argc, argv);
