@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 LUCENT_DATA ?= $(abspath ../shared/data)
 export LUCENT_DATA
 
-.PHONY: setup build demo survey test unit integration bench fuzz clean
+.PHONY: setup build demo survey test unit integration bench bench-train fuzz clean
 
 setup:
 	bash scripts/setup.sh
@@ -39,6 +39,11 @@ integration: build
 bench: build
 	bash scripts/setup.sh --bench
 	bash bench/run_load_bench.sh
+
+# Training and inference speed against the PyTorch peer (bench/train_peer/pytorch_peer.py).
+bench-train: build
+	bash scripts/setup.sh --bench
+	BUILD=$(BUILD) bash bench/run_train_bench.sh
 
 fuzz:
 	bash tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS)
