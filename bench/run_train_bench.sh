@@ -35,7 +35,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 run_lucent() {  # repetition
   rm -rf "$WORK/lucent-run"
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
-    "$BUILD/lucent" train "$CONFIG" --set train.epochs=1 --set train.warmup_epochs=0 --out "$WORK/lucent-run" --quiet --threads "$THREADS" \
+    "$BUILD/lucent" train "$CONFIG" --set train.epochs=1 --set train.warmup_epochs=0 --set train.ema_decay=0 --out "$WORK/lucent-run" --quiet --threads "$THREADS" \
     >"$WORK/lucent.out" 2>&1 || { echo "lucent train failed:" >&2; cat "$WORK/lucent.out" >&2; return 1; }
   local wall rss
   read -r wall rss < "$WORK/time.txt"
