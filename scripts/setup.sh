@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dcm2niix dicom3tools python3-pydicom python3-numpy python3-nibabel
   python3-torch  # scripts the TorchScript model that the bundle-import test wraps
+  python3-sklearn  # reference values for the metrics tests
 )
 # Peers used only by the benchmarks (`make bench`): `scripts/setup.sh --bench`.
 if [ "${1:-}" = "--bench" ]; then
