@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "lucent/core/atomic_file.h"
+#include "lucent/core/hash.h"
 #include "support/test_support.h"
 
 namespace lucent::data {

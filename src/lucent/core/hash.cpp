@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <fstream>
+#include <memory>
 
 namespace lucent {
 namespace {
@@ -35,19 +36,33 @@ std::string sha256_hex(std::string_view bytes) {
   return h.hex();
 }
 
-Result<std::string> sha256_file(const std::filesystem::path& path) {
+namespace {
+
+// Streams a file through one OpenSSL digest; hex encoded.
+Result<std::string> digest_file(const std::filesystem::path& path, const EVP_MD* md, const std::string& algorithm) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return fail(ErrorCode::kNotFound, "no file " + path.string() + " to hash");
+  if (!std::filesystem::is_regular_file(path, ec))
+    return fail(ErrorCode::kNotFound, "no file " + path.string() + " to hash (" + algorithm + ")");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorCode::kIoError, "cannot open " + path.string());
-  Sha256 h;
+  if (!in) return fail(ErrorCode::kIoError, "cannot open " + path.string() + " to hash it");
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
+    return fail(ErrorCode::kInternal, "OpenSSL cannot initialise " + algorithm);
   std::string buf(1 << 20, '\0');
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h.update(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())));
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
   }
   if (in.bad()) return fail(ErrorCode::kIoError, "read error on " + path.string());
-  return h.hex();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_DigestFinal_ex(ctx.get(), out, &n);
+  return to_hex(out, n);
 }
+
+}  // namespace
+
+Result<std::string> sha256_file(const std::filesystem::path& path) { return digest_file(path, EVP_sha256(), "SHA-256"); }
+Result<std::string> md5_file(const std::filesystem::path& path) { return digest_file(path, EVP_md5(), "MD5"); }
 
 }  // namespace lucent

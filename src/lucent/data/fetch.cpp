@@ -1,7 +1,6 @@
 #include "lucent/data/fetch.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
 
@@ -168,32 +167,6 @@ Error curl_failure(CURLcode rc, long http_status, const std::string& url, const 
 
 // ---------------------------------------------------------------------------------------------
 
-Result<std::string> digest_file(const fs::path& path, const EVP_MD* md, std::string_view algorithm) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    return fail(ErrorCode::kNotFound, "no file " + path.string() + " to hash (" + std::string(algorithm) + ")");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorCode::kIoError, "cannot open " + path.string() + " to hash it");
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
-    return fail(ErrorCode::kInternal, "OpenSSL cannot initialise " + std::string(algorithm));
-  std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  if (in.bad()) return fail(ErrorCode::kIoError, "read error on " + path.string());
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  EVP_DigestFinal_ex(ctx.get(), out, &n);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(2 * n, '0');
-  for (unsigned i = 0; i < n; ++i) {
-    hex[2 * i] = kHex[out[i] >> 4];
-    hex[2 * i + 1] = kHex[out[i] & 15];
-  }
-  return hex;
-}
 
 template <typename T>
 Result<T> json_get(const nlohmann::ordered_json& obj, const char* key, const std::string& where) {
@@ -340,7 +313,6 @@ std::string medmnist_url(std::string_view base_url, std::string_view name, int s
 // ---------------------------------------------------------------------------------------------
 // Download
 
-Result<std::string> md5_file(const fs::path& path) { return digest_file(path, EVP_md5(), "MD5"); }
 
 Status download_to_file(const std::string& url, const fs::path& out, const DownloadOptions& options) {
   curl_global_once();

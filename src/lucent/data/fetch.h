@@ -140,9 +140,6 @@ struct FetchResult {
 [[nodiscard]] Status download_to_file(const std::string& url, const std::filesystem::path& out,
                                       const DownloadOptions& options);
 
-// Lower-case hex MD5 of a file (OpenSSL EVP). kNotFound / kIoError.
-[[nodiscard]] Result<std::string> md5_file(const std::filesystem::path& path);
-
 // ---------------------------------------------------------------------------------------------
 // Checksum lists and verification
 

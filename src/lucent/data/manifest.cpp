@@ -79,8 +79,7 @@ Result<Manifest> read_manifest(const fs::path& csv) {
     if (row[c_path].empty()) return fail(ErrorCode::kInvalidData, where + ": empty path");
     fs::path p(row[c_path]);
     e.path = p.is_relative() ? (base / p).lexically_normal() : p;
-    std::error_code ec;
-    fs::path rel = fs::path(row[c_path]).is_relative() ? p : e.path.lexically_relative(base);
+    fs::path rel = p.is_relative() ? p : e.path.lexically_relative(base);
     if (rel.empty() || rel.string().starts_with("..")) rel = e.path.filename();
     e.id = c_id >= 0 && !row[c_id].empty() ? row[c_id] : rel.replace_extension().generic_string();
     e.label = row[c_label];
