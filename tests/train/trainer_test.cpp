@@ -189,6 +189,16 @@ TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
   auto missing = parse_train_config(j, "x.yaml", test::data_dir(), ".");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  j["data"]["path"] = "medmnist/breastmnist.npz";
+  j["data"]["split"] = {{"val", 0.2}, {"test", 0.2}};
+  auto split_on_medmnist = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(split_on_medmnist);
+  EXPECT_NE(split_on_medmnist.error().message().find("MedMNIST has official splits"), std::string::npos);
+  j["data"]["kind"] = "image_folder";
+  j["data"]["split"] = {{"val", 0.5}, {"test", 0.5}};
+  auto no_training_left = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(no_training_left);
+  EXPECT_NE(no_training_left.error().message().find("data.split.val + data.split.test must be below 1"), std::string::npos);
 }
 
 }  // namespace
