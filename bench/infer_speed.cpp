@@ -2,7 +2,7 @@
 // PyTorch comparison in bench/run_train_bench.sh (peer: bench/train_peer/pytorch_peer.py).
 //
 //   lucent_infer_bench --bundle RUN/bundle --data pneumoniamnist.npz [--split test]
-//                      [--threads N] [--batch 256] [--repeats 5]
+//                      [--threads N] [--batch 256] [--repeats 5] [--device cpu|cuda]
 //
 // Times Predictor::predict_batch over the whole split (raw uint8 images in; the bundle's
 // preprocessing, the forward pass and the softmax are inside the timed region) after one
@@ -37,7 +37,7 @@ int report(const lucent::Error& e) {
 int main(int argc, char** argv) {
   using namespace lucent;
   CLI::App app{"Inference throughput of a Lucent bundle on a MedMNIST split"};
-  std::string bundle, data, split = "test";
+  std::string bundle, data, split = "test", device = "cpu";
   int threads = 0, repeats = 5;
   int64_t batch = 256;
   app.add_option("--bundle", bundle, "Bundle folder (RUN/bundle)")->required()->check(CLI::ExistingDirectory);
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "LibTorch intra-op threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--batch", batch, "Images per forward pass")->check(CLI::PositiveNumber);
   app.add_option("--repeats", repeats, "Timed passes after one warm-up pass")->check(CLI::PositiveNumber);
+  app.add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
 
   auto in_effect = configure_threads(threads);
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   if (!dataset) return report(dataset.error());
   const at::Tensor images = (*dataset)->images();  // raw uint8 (N, C, Y, X)
 
-  auto predictor = infer::Predictor::open({bundle}, nets, tfs, {.batch_size = batch});
+  auto predictor = infer::Predictor::open({bundle}, nets, tfs, {.batch_size = batch, .device = device});
   if (!predictor) return report(predictor.error());
 
   using Clock = std::chrono::steady_clock;
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
                                          : (rates[rates.size() / 2 - 1] + rates[rates.size() / 2]) / 2;
   const nlohmann::json line = {{"side", "lucent"},
                                {"threads", *in_effect},
+                               {"device", device},
                                {"params", params},
                                {"infer_img_per_s", median},
                                {"infer_img_per_s_best", rates.back()},

@@ -13,6 +13,12 @@ p 0.5; AdamW lr 0.002 wd 0.05, cosine schedule set per batch (the bench runs Luc
 train.warmup_epochs=0, since a one-epoch run cannot hold the recipe's one-epoch warm-up);
 batch 128; cross-entropy with label smoothing 0.05.
 
+On a GPU (--device cuda) the model, the loss and the inference run there (DataLoader workers
+still augment on the CPU, pinned memory, non-blocking copies, cudnn.benchmark on — the same
+settings Lucent uses), with --amp bf16|fp16 for torch.autocast (+ GradScaler for fp16). Where
+torchvision is missing (the GPU machine's pip PyTorch may come without it) the same
+augmentations run as plain torch code (--no-torchvision is then implied; the JSON says which).
+
 Prints one JSON line: parameter count, training img/s (one epoch: DataLoader iteration,
 augmentation, forward, loss, backward, step; timed with perf_counter from the start of the
 epoch to the last step), inference img/s (eval + no_grad, batch 256, preprocessing and softmax
@@ -33,7 +39,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision import transforms as T
+
+try:
+    from torchvision import transforms as T
+except ImportError:  # plain-torch fallback below
+    T = None
 
 
 class BasicBlock(nn.Module):
@@ -86,6 +96,31 @@ class BrightnessContrast:
         c = float(torch.empty(()).uniform_(*self.contrast))
         mean = x.mean()
         return (x - mean) * c + mean + b
+
+
+class PlainTorchAugment:
+    """torchvision-free version of the pipeline above, per image: to float 0..1, normalise,
+    flip x p 0.5, affine p 0.8 (bilinear, zero fill), brightness/contrast p 0.5."""
+
+    def __init__(self, augment):
+        self.augment = augment
+
+    def __call__(self, img):
+        x = (torch.from_numpy(np.ascontiguousarray(img)).float().unsqueeze(0) / 255.0 - 0.5) / 0.5
+        if not self.augment:
+            return x
+        if float(torch.rand(())) < 0.5:
+            x = x.flip(-1)
+        if float(torch.rand(())) < 0.8:
+            a = math.radians(float(torch.empty(()).uniform_(-10, 10)))
+            s = float(torch.empty(()).uniform_(0.9, 1.1))
+            tx, ty = (float(v) for v in torch.empty(2).uniform_(-0.08, 0.08) * 2)
+            theta = torch.tensor([[math.cos(a) / s, -math.sin(a) / s, tx], [math.sin(a) / s, math.cos(a) / s, ty]])
+            grid = F.affine_grid(theta.unsqueeze(0), [1, 1, x.size(-2), x.size(-1)], align_corners=False)
+            x = F.grid_sample(x.unsqueeze(0), grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        if float(torch.rand(())) < 0.5:
+            x = BrightnessContrast(0.1, (0.85, 1.15))(x)
+        return x
 
 
 class MedMNIST(torch.utils.data.Dataset):
@@ -153,16 +188,28 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     # For the analysis in docs/benchmarks-train-speed.md; the bench uses neither.
     ap.add_argument("--no-augment", action="store_true", help="workers only convert and normalise")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="torch.autocast on CUDA")
+    ap.add_argument("--no-torchvision", action="store_true", help="plain-torch augmentations (same operations)")
     args = ap.parse_args()
+    if args.amp != "off" and args.device != "cuda":
+        ap.error("--amp needs --device cuda")
+    plain = args.no_torchvision or T is None
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    scaler = torch.cuda.amp.GradScaler() if args.amp == "fp16" else None
     with PssSampler() as pss:
         npz = np.load(args.data)
         train_images, train_labels = npz["train_images"], npz["train_labels"]
         test_images = torch.from_numpy(npz["test_images"]).unsqueeze(1)  # uint8 (N, 1, 28, 28)
 
-        augment = T.Compose([
+        augment = PlainTorchAugment(not args.no_augment) if plain else T.Compose([
             T.ToTensor(),  # uint8 HxW -> float (1, H, W) in 0..1
             T.Normalize((0.5,), (0.5,)),
         ] + ([] if args.no_augment else [
@@ -172,9 +219,10 @@ def main():
             T.RandomApply([BrightnessContrast(0.1, (0.85, 1.15))], p=0.5),
         ]))
         loader = torch.utils.data.DataLoader(MedMNIST(train_images, train_labels, augment), batch_size=args.batch,
-                                             shuffle=True, drop_last=False, num_workers=args.workers)
+                                             shuffle=True, drop_last=False, num_workers=args.workers,
+                                             pin_memory=cuda, persistent_workers=False)
         num_outputs = max(2, int(train_labels.max()) + 1)
-        model = ResNet(in_channels=1, num_outputs=num_outputs, width=32)
+        model = ResNet(in_channels=1, num_outputs=num_outputs, width=32).to(dev)
         params = sum(p.numel() for p in model.parameters())
         base_lr = 0.002
         opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=0.05)
@@ -190,11 +238,18 @@ def main():
                 lr = base_lr * 0.5 * (1 + math.cos(math.pi * (epoch + b / batches) / args.epochs))
                 for g in opt.param_groups:
                     g["lr"] = lr
+                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 opt.zero_grad()
-                loss = criterion(model(x), y)
+                with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss = criterion(model(x), y)
                 loss_sum += loss.item() * x.size(0)
-                loss.backward()
-                opt.step()
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
                 seen += x.size(0)
             epoch_rates.append(seen / (time.perf_counter() - t0))
             losses.append(loss_sum / seen)
@@ -205,8 +260,8 @@ def main():
             with torch.no_grad():
                 out = []
                 for s in range(0, raw.size(0), args.infer_batch):
-                    x = (raw[s:s + args.infer_batch].float() / 255.0 - 0.5) / 0.5
-                    out.append(torch.softmax(model(x).double(), 1))
+                    x = (raw[s:s + args.infer_batch].to(dev).float() / 255.0 - 0.5) / 0.5
+                    out.append(torch.softmax(model(x).double(), 1).cpu())
                 return torch.cat(out)
 
         predict(test_images)  # warm-up
@@ -219,7 +274,8 @@ def main():
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
         "side": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "workers": args.workers,
-        "params": params, "batches": len(loader), "train_loss": round(losses[-1], 4) if losses else None,
+        "params": params, "batches": len(loader),
+        "device": args.device, "amp": args.amp, "augment_impl": "plain-torch" if plain else "torchvision", "train_loss": round(losses[-1], 4) if losses else None,
         "train_img_per_s": round(epoch_rates[-1], 1) if epoch_rates else None, "augment": not args.no_augment,
         "infer_img_per_s": round(statistics.median(rates), 1), "infer_img_per_s_best": round(max(rates), 1),
         "infer_images": test_images.size(0), "infer_batch": args.infer_batch,

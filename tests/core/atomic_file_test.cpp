@@ -42,5 +42,26 @@ TEST(AtomicFile, TemporaryKeepsCompoundExtension) {
   EXPECT_EQ(full_extension("/x/noext"), "");
 }
 
+TEST(RemoveTree, RemovesNestedFoldersButNotWhatLinksPointTo) {
+  test::TempDir dir;
+  const fs::path keep = dir / "keep.txt";
+  ASSERT_TRUE(write_file_atomically(keep, "precious"));
+  const fs::path tree = dir / "run";
+  fs::create_directories(tree / "a" / "b");
+  ASSERT_TRUE(write_file_atomically(tree / "a" / "b" / "weights.bin", "x"));
+  ASSERT_TRUE(write_file_atomically(tree / "top.json", "{}"));
+  fs::create_symlink(keep, tree / "a" / "link-to-keep");
+  fs::create_directory_symlink(dir.path(), tree / "link-to-parent");
+  std::error_code ec;
+  EXPECT_TRUE(remove_tree(tree, ec)) << ec.message();
+  EXPECT_FALSE(fs::exists(tree));
+  EXPECT_EQ(*read_file(keep), "precious");  // links were removed, not followed
+  EXPECT_TRUE(remove_tree(tree, ec));        // already gone: not an error
+  EXPECT_FALSE(ec);
+  ASSERT_TRUE(write_file_atomically(dir / "single.txt", "1"));
+  EXPECT_TRUE(remove_tree(dir / "single.txt", ec));  // a plain file
+  EXPECT_FALSE(fs::exists(dir / "single.txt"));
+}
+
 }  // namespace
 }  // namespace lucent

@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "lucent/core/atomic_file.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -17,13 +19,14 @@ TempDir::TempDir() {
   static std::atomic<int> counter{0};
   path_ = fs::temp_directory_path() /
           ("lucent-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  fs::remove_all(path_);
+  std::error_code ec;
+  remove_tree(path_, ec);
   fs::create_directories(path_);
 }
 
 TempDir::~TempDir() {
   std::error_code ec;
-  fs::remove_all(path_, ec);
+  remove_tree(path_, ec);
 }
 
 }  // namespace lucent::test

@@ -1,6 +1,8 @@
 #include "lucent/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +104,30 @@ Result<std::string> read_file(const fs::path& path) {
   ss << in.rdbuf();
   if (in.bad()) return fail(ErrorCode::kIoError, "read error on " + path.string());
   return ss.str();
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  const int rc = (type == FTW_DP || type == FTW_D) ? ::rmdir(path) : ::unlink(path);
+  return rc == 0 || errno == ENOENT ? 0 : errno;
+}
+}  // namespace
+
+bool remove_tree(const fs::path& path, std::error_code& error) noexcept {
+  error.clear();
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;
+    error = std::error_code(errno, std::generic_category());
+    return false;
+  }
+  // Depth first (children before their folder), without following links or crossing mounts.
+  const int rc = ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (rc != 0) {
+    error = std::error_code(rc > 0 ? rc : errno, std::generic_category());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace lucent

@@ -32,6 +32,12 @@ namespace lucent {
 // Reads a whole file (kNotFound / kIoError on failure).
 [[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path);
 
+// Removes a file or a whole folder tree (symbolic links are removed, not followed); a missing
+// path is not an error. POSIX nftw rather than std::filesystem::remove_all: pip builds of
+// LibTorch export their own copy of libstdc++'s recursive_directory_iterator
+// (pytorch/pytorch#133437), which remove_all may reach. Returns false with `error` set on failure.
+bool remove_tree(const std::filesystem::path& path, std::error_code& error) noexcept;
+
 // Full extension, lower case, including compound ones: ".nii.gz", ".dcm", "" if none.
 [[nodiscard]] std::string full_extension(const std::filesystem::path& path);
 

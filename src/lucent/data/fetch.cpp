@@ -1,6 +1,8 @@
 #include "lucent/data/fetch.h"
 
+#if LUCENT_HAVE_CURL
 #include <curl/curl.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -92,6 +94,7 @@ bool is_hex(std::string_view s, std::size_t length) {
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+#if LUCENT_HAVE_CURL
 // ---------------------------------------------------------------------------------------------
 // libcurl
 
@@ -164,6 +167,7 @@ Error curl_failure(CURLcode rc, long http_status, const std::string& url, const 
       return Error(ErrorCode::kIoError, prefix + what);
   }
 }
+#endif  // LUCENT_HAVE_CURL
 
 // ---------------------------------------------------------------------------------------------
 
@@ -314,6 +318,7 @@ std::string medmnist_url(std::string_view base_url, std::string_view name, int s
 // Download
 
 
+#if LUCENT_HAVE_CURL
 Status download_to_file(const std::string& url, const fs::path& out, const DownloadOptions& options) {
   curl_global_once();
   std::unique_ptr<CURL, CurlEasyDeleter> curl(curl_easy_init());
@@ -368,6 +373,13 @@ Status download_to_file(const std::string& url, const fs::path& out, const Downl
   }
   return ok();
 }
+#else
+Status download_to_file(const std::string& url, const fs::path& out, const DownloadOptions& options) {
+  return fail(ErrorCode::kUnsupported, "cannot download " + url + ": this Lucent was built with LUCENT_TORCH_ONLY=ON "
+                                       "(no libcurl); copy the file to " + out.parent_path().string() +
+                                       " by hand, or rebuild without it after scripts/setup.sh");
+}
+#endif  // LUCENT_HAVE_CURL
 
 Result<FetchResult> fetch_medmnist(const MedmnistCatalog& catalog, std::string_view name, int size_px,
                                    const fs::path& dest_dir, const FetchOptions& options) {

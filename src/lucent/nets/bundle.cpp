@@ -122,10 +122,10 @@ Status save_bundle(const fs::path& dir, Net& net, const BundleManifest& manifest
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
   fs::create_directories(parent, ec);
   const fs::path tmp = temporary_sibling(dir);
-  fs::remove_all(tmp, ec);
+  remove_tree(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return fail(ErrorCode::kIoError, "cannot create " + tmp.string() + ": " + ec.message());
-  auto cleanup = [&] { fs::remove_all(tmp, ec); };
+  auto cleanup = [&] { remove_tree(tmp, ec); };
 
   std::vector<std::pair<std::string, at::Tensor>> named;
   for (auto& [n, t] : state_tensors(net)) named.emplace_back(n, t.detach().to(at::kCPU));
@@ -153,7 +153,7 @@ Status save_bundle(const fs::path& dir, Net& net, const BundleManifest& manifest
     cleanup();
     return fail(ErrorCode::kIoError, "cannot move bundle into " + dir.string() + ": " + ec.message());
   }
-  fs::remove_all(old, ec);
+  remove_tree(old, ec);
   return ok();
 }
 

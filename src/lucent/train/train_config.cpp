@@ -71,6 +71,7 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   c.early_stopping_patience = r.integer("train.early_stopping_patience", 0, 0);
   c.select_metric = r.string("train.select_metric", "auc", {"auc", "acc", "loss"});
   c.max_batches_per_epoch = r.integer("train.max_batches_per_epoch", 0, 0);
+  c.amp = r.string("train.amp", "off", {"off", "bf16", "fp16", "auto"});
   if (auto st = r.finish(); !st) return std::unexpected(st.error());
 
   for (double m : o.milestones)

@@ -64,6 +64,7 @@ struct TrainConfig {
   int64_t early_stopping_patience = 0;    // epochs without improvement; 0 = off
   std::string select_metric = "auc";      // auc | acc | loss (validation)
   int64_t max_batches_per_epoch = 0;      // 0 = all (smoke tests)
+  std::string amp = "off";                // off | bf16 | fp16 | auto: mixed precision on CUDA (train/amp.h)
   nlohmann::json source;                  // the config as given, after overrides
 };
 

@@ -20,6 +20,7 @@
 #include "lucent/data/manifest.h"
 #include "lucent/metrics/classification.h"
 #include "lucent/nets/bundle.h"
+#include "lucent/train/amp.h"
 
 namespace lucent::train {
 namespace fs = std::filesystem;
@@ -102,13 +103,14 @@ struct Checkpoint {
   int64_t epochs_without_improvement = 0;
   int64_t step = 0;
   nlohmann::json best_val = nlohmann::json::object();
+  std::vector<double> amp_scaler;  // fp16 loss scale and growth tracker (AmpContext::state)
 };
 
 Status save_checkpoint(const fs::path& dir, nets::Net& net, nets::Net* ema, torch::optim::Optimizer& opt,
                        const Checkpoint& c, const nlohmann::json& config) {
   const fs::path tmp = temporary_sibling(dir);
   std::error_code ec;
-  fs::remove_all(tmp, ec);
+  remove_tree(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return fail(ErrorCode::kIoError, "cannot create " + tmp.string() + ": " + ec.message());
   Status st = write_safetensors(tmp / "model.safetensors", nets::state_tensors(net));
@@ -123,22 +125,22 @@ Status save_checkpoint(const fs::path& dir, nets::Net& net, nets::Net* ema, torc
   nlohmann::json state = {{"next_epoch", c.next_epoch},   {"best_value", c.best_value},
                           {"best_epoch", c.best_epoch},   {"epochs_without_improvement", c.epochs_without_improvement},
                           {"step", c.step},               {"best_val", c.best_val},
-                          {"config_sha256", sha256_hex(config.dump())}};
+                          {"amp_scaler", c.amp_scaler},   {"config_sha256", sha256_hex(config.dump())}};
   if (st) st = write_file_atomically(tmp / "state.json", state.dump(2));
   if (!st) {
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp, ec);
     return st;
   }
   const fs::path old = temporary_sibling(dir);
   if (fs::exists(dir)) fs::rename(dir, old, ec);
   fs::rename(tmp, dir, ec);
   if (ec) return fail(ErrorCode::kIoError, "cannot move checkpoint into " + dir.string() + ": " + ec.message());
-  fs::remove_all(old, ec);
+  remove_tree(old, ec);
   return ok();
 }
 
 Result<Checkpoint> load_checkpoint(const fs::path& dir, nets::Net& net, nets::Net* ema, torch::optim::Optimizer& opt,
-                                   const nlohmann::json& config) {
+                                   const nlohmann::json& config, const torch::Device& device) {
   auto text = read_file(dir / "state.json");
   if (!text) return std::unexpected(text.error().with_context("resuming"));
   Checkpoint c;
@@ -154,6 +156,7 @@ Result<Checkpoint> load_checkpoint(const fs::path& dir, nets::Net& net, nets::Ne
     c.epochs_without_improvement = s.at("epochs_without_improvement");
     c.step = s.at("step");
     c.best_val = s.at("best_val");
+    if (s.contains("amp_scaler")) c.amp_scaler = s.at("amp_scaler").get<std::vector<double>>();
   } catch (const std::exception& e) {
     return fail(ErrorCode::kInvalidData, (dir / "state.json").string() + " is malformed: " + e.what());
   }
@@ -168,7 +171,8 @@ Result<Checkpoint> load_checkpoint(const fs::path& dir, nets::Net& net, nets::Ne
       return std::unexpected(st.error());
   }
   try {
-    torch::load(opt, (dir / "optimizer.pt").string());
+    // Onto the training device: a checkpoint written on one device resumes on another.
+    torch::load(opt, (dir / "optimizer.pt").string(), device);
   } catch (const std::exception& e) {
     return fail(ErrorCode::kInvalidData, "cannot read optimiser state in " + dir.string() + ": " + e.what());
   }
@@ -340,6 +344,12 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   if (opt.device == "cuda" && !torch::cuda::is_available())
     return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
   const torch::Device device(opt.device);
+  auto precision = resolve_precision(cfg.amp, opt.device);
+  if (!precision) return std::unexpected(precision.error());
+  AmpContext amp(*precision);
+  // cuDNN picks the fastest convolution algorithms for the shapes it sees (as
+  // torch.backends.cudnn.benchmark); CUDA runs are not bit-deterministic anyway.
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
 
   auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
   if (!preprocess) return std::unexpected(preprocess.error().with_context("pipeline.preprocess"));
@@ -386,9 +396,10 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
 
   Checkpoint ck;
   if (opt.resume && fs::exists(ckpt_dir / "state.json")) {
-    auto loaded = load_checkpoint(ckpt_dir, **net, ema.get(), *optimizer, cfg.source);
+    auto loaded = load_checkpoint(ckpt_dir, **net, ema.get(), *optimizer, cfg.source, device);
     if (!loaded) return std::unexpected(loaded.error());
     ck = *loaded;
+    amp.restore(ck.amp_scaler);
     log_info("resuming " + opt.out_dir.string() + " at epoch " + std::to_string(ck.next_epoch + 1));
   }
   if (auto st = write_file_atomically(opt.out_dir / "config.json", cfg.source.dump(2) + "\n"); !st)
@@ -410,7 +421,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                        {"config", cfg.source},
                        {"data", data->info},
                        {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
-                       {"device", opt.device}};
+                       {"device", opt.device},
+                       {"precision", precision_name(*precision)}};
 
   data::DataLoader loader(*train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
                           cfg.seed);
@@ -444,7 +456,11 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
       auto item = loader.next();
       if (!item) break;
       if (!*item) return std::unexpected(item->error());
-      at::Tensor x = (*item)->images.to(device), y = (*item)->labels.to(device);
+      // Pinned host memory lets the copy to the GPU run asynchronously.
+      at::Tensor x = device.is_cuda() ? (*item)->images.pin_memory().to(device, /*non_blocking=*/true)
+                                      : (*item)->images;
+      at::Tensor y = device.is_cuda() ? (*item)->labels.pin_memory().to(device, /*non_blocking=*/true)
+                                      : (*item)->labels;
       const double lr = learning_rate(cfg.optim, static_cast<double>(epoch) + static_cast<double>(b) / batches, cfg.epochs);
       set_lr(*optimizer, lr);
       // Mixup / CutMix: convex combination of two targets, seeded per batch.
@@ -476,9 +492,14 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
         }
       }
       optimizer->zero_grad();
-      at::Tensor logits = (*net)->forward(x);
-      at::Tensor loss = loss_for(logits, y, task, cfg.loss, class_weights);
-      if (perm.defined()) loss = lam * loss + (1 - lam) * loss_for(logits, y.index_select(0, perm), task, cfg.loss, class_weights);
+      at::Tensor loss;
+      {
+        auto autocast = amp.autocast();  // no-op in float32
+        at::Tensor logits = (*net)->forward(x);
+        loss = loss_for(logits, y, task, cfg.loss, class_weights);
+        if (perm.defined())
+          loss = lam * loss + (1 - lam) * loss_for(logits, y.index_select(0, perm), task, cfg.loss, class_weights);
+      }
       const double lv = loss.item<double>();
       if (!std::isfinite(lv))
         return fail(ErrorCode::kInvalidData,
@@ -486,9 +507,14 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                         std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
                         "; training stopped and the last good checkpoint is kept in " + ckpt_dir.string() +
                         "; lower train.lr or enable train.grad_clip");
-      loss.backward();
-      if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_((*net)->parameters(), cfg.grad_clip);
-      optimizer->step();
+      amp.scale(loss).backward();
+      // fp16: gradients unscaled first (clipping sees true norms); a step whose gradients
+      // overflowed is skipped and the loss scale backs off, as with PyTorch's GradScaler.
+      if (amp.unscale_and_check((*net)->parameters())) {
+        if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_((*net)->parameters(), cfg.grad_clip);
+        optimizer->step();
+      }
+      amp.update();
       ++ck.step;
       if (ema) {
         torch::NoGradGuard g;
@@ -535,15 +561,18 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
       ++ck.epochs_without_improvement;
     }
     ck.next_epoch = epoch + 1;
+    ck.amp_scaler = amp.state();
     if (auto st = save_checkpoint(ckpt_dir, **net, ema.get(), *optimizer, ck, cfg.source); !st)
       return std::unexpected(st.error());
-    const nlohmann::json line = {{"epoch", epoch + 1},
+    nlohmann::json line = {{"epoch", epoch + 1},
                                  {"loss", loss_sum / std::max<int64_t>(seen, 1)},
                                  {"lr", learning_rate(cfg.optim, static_cast<double>(epoch + 1) - 1e-9, cfg.epochs)},
                                  {"val", *val},
                                  {"best_epoch", ck.best_epoch + 1},
                                  {"images_per_s", seen / std::max(train_seconds, 1e-9)},
                                  {"epoch_s", seconds_since(t_epoch)}};
+    if (amp.precision() == Precision::kFloat16)
+      line["amp"] = {{"loss_scale", amp.current_scale()}, {"skipped_steps", amp.skipped_steps()}};
     log << line.dump() << "\n" << std::flush;
     if (!opt.quiet) {
       std::printf("epoch %3lld/%lld  loss %.4f  val auc %.4f acc %.4f  %s %6.0f img/s  %.1fs\n",

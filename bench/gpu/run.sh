@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmark, in one call on the GPU machine (CUDA, CMake, g++, pip PyTorch;
+# no Debian packages, no network). From the repository root, with gpu-carry/ from
+# bench/gpu/prepare.sh beside the sources:
+#   OUT=/tmp/gpu-out bash bench/gpu/run.sh
+# 1. builds Lucent with -DLUCENT_TORCH_ONLY=ON against pip PyTorch's LibTorch (CUDA) and the
+#    carried Debian libraries (unpacked with dpkg -x);
+# 2. runs the unit tests that work without the imaging stack, the CUDA ones included (AmpCuda.*);
+# 3. speed, Lucent vs PyTorch on the same GPU, REPEATS times alternately (ABBA): the
+#    PneumoniaMNIST recipe's model and batch, training img/s of the last of 3 epochs (fp32 and
+#    bf16 autocast) and inference img/s (bench/train_peer/pytorch_peer.py is the peer);
+# 4. the full PneumoniaMNIST recipe with --device cuda --set train.amp=auto (test AUC/ACC).
+# Everything goes to $OUT (summary.txt, logs, results.jsonl); each step has a time limit so a
+# slow step still leaves the earlier results. Prints the summary at the end. Asserts nothing
+# about speed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/lucent-gpu-out}
+CARRY=${CARRY:-gpu-carry}
+BUILD=${BUILD:-build-gpu}
+PY=${PY:-python3}
+REPEATS=${REPEATS:-2}
+THREADS=${THREADS:-$(nproc)}
+WORKERS=${WORKERS:-8}
+SKIP_RECIPE=${SKIP_RECIPE:-0}
+UNIT_OTHERS=${UNIT_OTHERS:-1}             # 0: only the CUDA unit tests
+WORK=${WORK:-/tmp/lucent-gpu-work}        # run folders (not copied back)
+mkdir -p "$WORK"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+log() { echo "[$(date -u +%T)] $*" | tee -a "$SUMMARY"; }
+t0=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t0 )); }
+# timed FILE CMD…: runs CMD, writes "wall_s peak_rss_kib" (of the child) to FILE, keeps its exit status.
+timed() {
+  local file=$1; shift
+  "$PY" -c 'import resource, subprocess, sys, time
+t = time.time(); rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write("%.2f %d\n" % (time.time() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(rc)' "$file" "$@"
+}
+
+# --- 1. environment ----------------------------------------------------------------------------
+log "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(. /etc/os-release; echo "$PRETTY_NAME"); $(g++ --version | head -1); $(cmake --version | head -1)"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | sed 's/^/gpu: /' | tee -a "$SUMMARY"
+"$PY" - >>"$SUMMARY" 2>&1 <<'PYEOF'
+import importlib.util, torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(),
+      "cxx11_abi", torch._C._GLIBCXX_USE_CXX11_ABI, "cuda_available", torch.cuda.is_available(),
+      "torchvision", importlib.util.find_spec("torchvision") is not None, "numpy", importlib.util.find_spec("numpy") is not None)
+PYEOF
+tail -1 "$SUMMARY"
+TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+[ -d "$CARRY/debs" ] || { log "missing $CARRY/debs: run bench/gpu/prepare.sh here and carry $CARRY"; exit 1; }
+
+# --- 2. dependencies from the carried .deb files ---------------------------------------------------
+ROOT="$PWD/$BUILD-deps"
+rm -rf "$ROOT"; mkdir -p "$ROOT"
+for d in "$CARRY"/debs/*.deb; do dpkg -x "$d" "$ROOT" || { log "dpkg -x $d failed"; exit 1; }; done
+# zlib1g-dev's libz.so points at /lib/...; point it at the unpacked copy.
+ln -sf ../../../lib/x86_64-linux-gnu/libz.so.1 "$ROOT/usr/lib/x86_64-linux-gnu/libz.so"
+export LD_LIBRARY_PATH="$ROOT/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu:$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# --- 3. build ------------------------------------------------------------------------------------
+GEN="Unix Makefiles"; command -v ninja >/dev/null && GEN=Ninja
+log "configure ($GEN)"
+if ! TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} cmake -S . -B "$BUILD" -G "$GEN" -DCMAKE_BUILD_TYPE=Release \
+      -DLUCENT_TORCH_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$ROOT/usr" -DOPENSSL_ROOT_DIR="$ROOT/usr" \
+      -DZLIB_ROOT="$ROOT/usr" -DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=BOTH >"$OUT/configure.log" 2>&1; then
+  log "configure failed (tail of configure.log):"; tail -40 "$OUT/configure.log"; exit 1
+fi
+TARGETS="lucent lucent_infer_bench lucent_train_tests"
+[ "$UNIT_OTHERS" = 1 ] && TARGETS="$TARGETS lucent_nets_tests lucent_core_tests lucent_transforms_tests lucent_metrics_tests"
+[ "$UNIT_OTHERS" = 1 ] && ls tests/infer/*_test.cpp >/dev/null 2>&1 && TARGETS="$TARGETS lucent_infer_tests"
+log "build: $TARGETS"
+KEEP="-k"; [ "$GEN" = Ninja ] && KEEP="-k 0"
+if ! cmake --build "$BUILD" -j "$(nproc)" --target $TARGETS -- $KEEP >"$OUT/build.log" 2>&1; then
+  log "build failed after $(elapsed) s; errors:"
+  grep -E "error|Error" "$OUT/build.log" | head -60 | tee -a "$SUMMARY"
+  exit 1
+fi
+log "built in $(elapsed) s"
+
+# --- 4. the CUDA unit tests ---------------------------------------------------------------------------
+export LUCENT_DATA="$PWD/$CARRY/data"
+unit() {  # module gtest-filter time-limit
+  local bin="$BUILD/tests/lucent_${1}_tests" xml="$OUT/unit-$1$4.xml"
+  [ -x "$bin" ] || { log "unit $1: no binary"; return; }
+  if timeout "$3" "$bin" --gtest_brief=1 --gtest_filter="$2" --gtest_output="xml:$xml" >"$OUT/unit-$1$4.log" 2>&1; then
+    log "unit $1 [$2]: passed ($(grep -o 'tests="[0-9]*"' "$xml" | head -1), $(grep -c '<skipped' "$xml") skipped)"
+  else
+    log "unit $1 [$2]: FAILED or timed out:"; grep -E "FAILED|Failure|rror" "$OUT/unit-$1$4.log" | head -20 | tee -a "$SUMMARY"
+  fi
+}
+unit train 'Amp*' 180 -cuda
+
+# --- 5. speed: Lucent vs PyTorch on this GPU -----------------------------------------------------------
+NPZ="$LUCENT_DATA/medmnist/pneumoniamnist.npz"
+CONFIG=configs/medmnist/pneumoniamnist.yaml
+RESULTS="$OUT/results.jsonl"; : > "$RESULTS"
+PEER_FLAGS=""; "$PY" -c 'import torchvision' 2>/dev/null || PEER_FLAGS="--no-torchvision"
+run_lucent() {  # rep amp
+  local run="$WORK/lucent-$2-$1"
+  rm -rf "$run"
+  timed "$OUT/time.txt" timeout 200 "$BUILD/lucent" train "$CONFIG" --device cuda --threads "$THREADS" \
+    --set train.epochs=3 --set train.warmup_epochs=0 --set train.ema_decay=0 --set train.amp="$2" --out "$run" --quiet \
+    >"$OUT/lucent-train.log" 2>&1 || { log "lucent train ($2) failed:"; tail -5 "$OUT/lucent-train.log" | tee -a "$SUMMARY"; return 1; }
+  read -r wall rss < "$OUT/time.txt"
+  timeout 120 "$BUILD/lucent_infer_bench" --bundle "$run/bundle" --data "$NPZ" --threads "$THREADS" --batch 256 --repeats 5 \
+    --device cuda >"$OUT/infer.json" 2>"$OUT/infer.err" || { log "lucent_infer_bench failed:"; tail -5 "$OUT/infer.err" | tee -a "$SUMMARY"; return 1; }
+  "$PY" - "$1" "$2" "$wall" "$rss" "$run/log.jsonl" "$OUT/infer.json" >>"$RESULTS" <<'PYEOF'
+import json, sys
+rep, amp, wall, rss, log, infer = sys.argv[1:]
+epochs = [json.loads(l) for l in open(log) if l.strip()]
+inf = json.load(open(infer))
+print(json.dumps({"side": "lucent", "amp": amp, "rep": int(rep), "params": inf["params"],
+                  "train_img_per_s": epochs[-1]["images_per_s"], "train_img_per_s_epochs": [e["images_per_s"] for e in epochs],
+                  "infer_img_per_s": inf["infer_img_per_s"], "peak_rss_mib": int(rss) / 1024, "process_wall_s": float(wall)}))
+PYEOF
+}
+run_pytorch() {  # rep amp
+  timed "$OUT/time.txt" timeout 200 "$PY" bench/train_peer/pytorch_peer.py --data "$NPZ" --device cuda \
+    --amp "$2" --threads "$THREADS" --workers "$WORKERS" --epochs 3 --batch 128 --infer-batch 256 --infer-repeats 5 $PEER_FLAGS \
+    >"$OUT/peer.out" 2>"$OUT/peer.err" || { log "pytorch peer ($2) failed:"; tail -5 "$OUT/peer.err" | tee -a "$SUMMARY"; return 1; }
+  read -r wall rss < "$OUT/time.txt"
+  "$PY" - "$1" "$wall" "$rss" "$OUT/peer.out" >>"$RESULTS" <<'PYEOF'
+import json, sys
+rep, wall, rss, out = sys.argv[1:]
+r = json.loads(open(out).read().strip().splitlines()[-1])
+r.update({"rep": int(rep), "peak_rss_mib": int(rss) / 1024, "process_wall_s": float(wall)})
+print(json.dumps(r))
+PYEOF
+}
+for rep in $(seq "$REPEATS"); do
+  for amp in off bf16; do
+    if [ $((rep % 2)) -eq 1 ]; then order="lucent pytorch"; else order="pytorch lucent"; fi
+    for side in $order; do "run_$side" "$rep" "$amp"; done
+  done
+  log "speed repetition $rep done at $(elapsed) s"
+done
+"$PY" - "$RESULTS" "$THREADS" "$WORKERS" <<'PYEOF' | tee -a "$SUMMARY"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"\nthreads {sys.argv[2]}, peer DataLoader workers {sys.argv[3]}; medians over repetitions; last of 3 epochs")
+print("| precision | side | train img/s | infer img/s | peak RSS MiB |")
+print("|---|---|---|---|---|")
+for amp in ("off", "bf16"):
+    med = {}
+    for side in ("lucent", "pytorch"):
+        rs = [r for r in rows if r["side"] == side and r.get("amp", "off") == amp]
+        if not rs:
+            continue
+        med[side] = {k: statistics.median(r[k] for r in rs) for k in ("train_img_per_s", "infer_img_per_s", "peak_rss_mib")}
+        m = med[side]
+        print(f"| {'fp32' if amp == 'off' else amp} | {side} | {m['train_img_per_s']:.0f} | {m['infer_img_per_s']:.0f} | {m['peak_rss_mib']:.0f} |")
+    if len(med) == 2:
+        print(f"| {'fp32' if amp == 'off' else amp} | **Lucent / PyTorch** | {med['lucent']['train_img_per_s'] / med['pytorch']['train_img_per_s']:.2f}x"
+              f" | {med['lucent']['infer_img_per_s'] / med['pytorch']['infer_img_per_s']:.2f}x"
+              f" | {med['lucent']['peak_rss_mib'] / med['pytorch']['peak_rss_mib']:.2f}x |")
+PYEOF
+
+# --- 6. the full recipe on the GPU ---------------------------------------------------------------------
+if [ "$SKIP_RECIPE" != 1 ]; then
+  log "recipe: $CONFIG --device cuda --set train.amp=auto"
+  rm -rf "$WORK/recipe"
+  if timed "$OUT/recipe-time.txt" timeout "${RECIPE_TIMEOUT:-240}" "$BUILD/lucent" train "$CONFIG" \
+       --device cuda --set train.amp=auto --threads "$THREADS" --out "$WORK/recipe" >"$OUT/recipe.log" 2>&1; then
+    tail -15 "$OUT/recipe.log" | tee -a "$SUMMARY"; log "recipe wall s, peak RSS KiB: $(cat "$OUT/recipe-time.txt")"
+  else
+    log "recipe failed or timed out:"; tail -8 "$OUT/recipe.log" | tee -a "$SUMMARY"
+  fi
+  cp "$WORK/recipe/metrics.json" "$OUT/recipe-metrics.json" 2>/dev/null
+fi
+# --- 7. the other unit tests (CPU code paths, built against this LibTorch) ---------------------------
+if [ "$UNIT_OTHERS" = 1 ]; then
+  for m in nets core transforms metrics infer; do unit "$m" '*' 60 ""; done
+fi
+
+log "done in $(elapsed) s"

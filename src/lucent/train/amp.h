@@ -1,0 +1,82 @@
+// Automatic mixed precision on CUDA: autocast for the forward pass and, for float16, dynamic
+// loss scaling — the C++ counterpart of torch.autocast + torch.cuda.amp.GradScaler.
+//
+//   train.amp: off | bf16 | fp16 | auto        (auto: bf16 on CUDA when the GPU supports it,
+//                                               else fp16; off on the CPU)
+//
+//   AmpContext amp(*precision);
+//   { auto scope = amp.autocast(); logits = net->forward(x); loss = ...; }   // autocast region
+//   amp.scale(loss).backward();
+//   if (amp.unscale_and_check(params)) { clip...; optimizer.step(); }        // skipped on inf/NaN
+//   amp.update();
+//
+// bf16 has float32's exponent range, so it needs no loss scaling; fp16 does. The scaler
+// follows PyTorch's defaults (initial scale 2^16, growth ×2 every 2000 finite steps, back-off
+// ×0.5 on an overflow, the step skipped). Autocast state is thread-local: the scope must live
+// on the thread that runs the forward pass.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lucent/core/error.h"
+
+namespace lucent::train {
+
+enum class Precision { kFloat32, kBFloat16, kFloat16 };
+
+[[nodiscard]] std::string_view precision_name(Precision p);
+
+// The precision for a `train.amp` value on a device ("cpu" | "cuda"). kInvalidArgument for
+// bf16/fp16 on the CPU (CPU autocast is not offered: it is slower than float32 on most CPUs) or
+// for bf16 on a GPU without bfloat16 support.
+[[nodiscard]] Result<Precision> resolve_precision(const std::string& amp, const std::string& device);
+
+class AmpContext {
+ public:
+  explicit AmpContext(Precision precision);
+
+  Precision precision() const { return precision_; }
+  bool enabled() const { return precision_ != Precision::kFloat32; }
+
+  // RAII: CUDA autocast on at the given precision for the object's lifetime (no-op for float32).
+  class Scope {
+   public:
+    explicit Scope(Precision precision);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    bool active_ = false;
+    bool previous_enabled_ = false;
+    at::ScalarType previous_dtype_ = at::kHalf;
+  };
+  [[nodiscard]] Scope autocast() const { return Scope(precision_); }
+
+  // loss × scale for fp16; the loss itself otherwise.
+  [[nodiscard]] at::Tensor scale(const at::Tensor& loss) const;
+  // Divides the gradients by the scale in place and reports whether they are all finite (fp16);
+  // true without touching anything otherwise. Call before gradient clipping.
+  [[nodiscard]] bool unscale_and_check(const std::vector<at::Tensor>& parameters);
+  // Grows or backs off the scale after a step (fp16); no-op otherwise.
+  void update();
+  double current_scale() const;
+  int64_t skipped_steps() const { return skipped_; }
+
+  // Checkpoint state (fp16 only: scale and growth tracker); restore accepts what state() gave.
+  [[nodiscard]] std::vector<double> state() const;
+  void restore(const std::vector<double>& state);
+
+ private:
+  Precision precision_;
+  at::Tensor scale_;           // float32 (1,) on the GPU (fp16 only)
+  at::Tensor growth_tracker_;  // int32 (1,)
+  at::Tensor found_inf_;       // float32 (1,)
+  int64_t skipped_ = 0;
+};
+
+}  // namespace lucent::train
