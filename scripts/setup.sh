@@ -15,7 +15,11 @@ PACKAGES=(
   dcm2niix dicom3tools python3-pydicom python3-numpy python3-nibabel
   python3-torch  # scripts the TorchScript model that the bundle-import test wraps
   python3-sklearn  # reference values for the metrics tests
+  chromium  # opens report.html headless in tests/integration/metrics_report.sh
 )
+# Node.js and npm install the report's pinned JavaScript (web/report); a Node.js that brings its
+# own npm (e.g. a vendor build) is kept as it is.
+command -v npm > /dev/null || PACKAGES+=(nodejs npm)
 # Peers used only by the benchmarks (`make bench`): `scripts/setup.sh --bench`.
 if [ "${1:-}" = "--bench" ]; then
   PACKAGES+=(libgdcm-tools orthanc hyperfine time bc python3-torchvision)
@@ -33,11 +37,20 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Vega, Vega-Lite and vega-embed, which the build inlines into report.html, and puppeteer-core
+# for its browser test: exact versions from web/report/package-lock.json, installed again only
+# when the lock file changed since the last install.
+web="$(cd "$(dirname "$0")/.." && pwd)/web/report"
+if ! cmp -s "$web/package-lock.json" "$web/node_modules/.lucent-installed-lock.json"; then
+  echo "setup: npm ci in $web"
+  (cd "$web" && npm ci --no-audit --no-fund)
+  cp "$web/package-lock.json" "$web/node_modules/.lucent-installed-lock.json"
+fi

@@ -29,6 +29,8 @@ void add_predict_command(CLI::App& app, Runner& run);
 void add_data_command(CLI::App& app, Runner& run);
 void add_bundle_command(CLI::App& app, Runner& run);
 void add_metrics_command(CLI::App& app, Runner& run);
+void add_compare_command(CLI::App& app, Runner& run);
+void add_agreement_command(CLI::App& app, Runner& run);
 
 // Prints "error: <code>: <message>" to stderr and returns the error's exit code.
 int report(const Error& error);

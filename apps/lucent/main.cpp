@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   app::add_data_command(app, run);
   app::add_bundle_command(app, run);
   app::add_metrics_command(app, run);
+  app::add_compare_command(app, run);
+  app::add_agreement_command(app, run);
 
   try {
     app.parse(argc, argv);

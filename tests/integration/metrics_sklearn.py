@@ -184,8 +184,14 @@ def main():
         close(f"{task} ece (top label)", value(js, "ece"), ece_of(p.max(axis=1), (yhat == y).astype(float)))
         expect(js["confusion_matrix"] == cm.tolist(), f"{task} confusion matrix")
         for c in range(k):
-            close(f"{task} per_class {c} auc", js["per_class"][str(c)]["auc"],
-                  skm.roc_auc_score((y == c).astype(int), p[:, c]))
+            pc = js["per_class"][str(c)]
+            close(f"{task} per_class {c} auc", pc["auc"]["value"], skm.roc_auc_score((y == c).astype(int), p[:, c]))
+            auc_c, var_c = delong(p[:, c], (y == c).astype(int))
+            close(f"{task} per_class {c} auc DeLong ci_low", pc["auc"]["ci_low"], max(0.0, auc_c - 1.959963984540054 * var_c ** 0.5))
+            close(f"{task} per_class {c} f1", pc["f1"]["value"], skm.f1_score(y == c, yhat == c))
+            expect(pc["support"] == int((y == c).sum()), f"{task} per_class {c} support")
+            expect(pc["f1"]["ci_method"].startswith("bootstrap") and pc["f1"]["ci_low"] <= pc["f1"]["value"] <= pc["f1"]["ci_high"],
+                   f"{task} per_class {c} f1 has a bootstrap interval around its value ({pc['f1']})")
 
     # Multilabel (K=3), two-decimal scores.
     n, k = 250, 3

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lucent/metrics/ranking.h"
+
 namespace lucent::metrics {
 namespace {
 
@@ -112,8 +114,9 @@ TEST(Evaluate, MacroValueNamesTheClassThatMakesItUndefined) {
   const auto js = to_json(*e);
   EXPECT_TRUE(js["metrics"]["auc"]["value"].is_null());
   EXPECT_NE(js["metrics"]["auc"]["reason"].get<std::string>().find("for class 2"), std::string::npos);
-  EXPECT_DOUBLE_EQ(js["per_class"]["0"]["auc"].get<double>(), 1.0);
-  EXPECT_TRUE(js["per_class"]["2"]["auc"].is_null());
+  EXPECT_DOUBLE_EQ(js["per_class"]["0"]["auc"]["value"].get<double>(), 1.0);
+  EXPECT_EQ(js["per_class"]["0"]["support"], 2);
+  EXPECT_TRUE(js["per_class"]["2"]["auc"]["value"].is_null());
   EXPECT_DOUBLE_EQ(js["metrics"]["acc"]["value"].get<double>(), 3.0 / 4.0);  // d is predicted 2
   EXPECT_EQ(js["confusion_matrix"], nlohmann::ordered_json::parse("[[2,0,0],[0,1,1],[0,0,0]]"));
 }
@@ -148,6 +151,49 @@ TEST(Evaluate, BootstrapIsDeterministicAndPatientLevelWhenAsked) {
   EXPECT_EQ(p["metrics"]["auc"]["ci_method"], "bootstrap_bca");  // DeLong assumes independent cases
   EXPECT_EQ(a["metrics"]["auc"]["ci_method"], "delong");
   EXPECT_TRUE(a["metrics"]["f1"]["ci_low"].is_number());
+}
+
+TEST(MetricTable, CountsOfAResampleGiveTheMetricsOfTheResampleWrittenOut) {
+  // The bootstrap's fast path (counts swept over presorted columns) against the reference
+  // functions on the resample's cases listed one by one, with ties and repeats.
+  PredictionSet p;
+  Rng gen(11);
+  for (int i = 0; i < 300; ++i) {
+    const int y = gen.bernoulli(0.3) ? 1 : 0;
+    p.ids.push_back("c" + std::to_string(i));
+    p.scores.push_back({std::round(std::clamp(gen.normal(0.4 + 0.2 * y, 0.2), 0.0, 1.0) * 20) / 20});
+    p.labels.push_back({y});
+  }
+  std::vector<int> strata;
+  for (const auto& l : p.labels) strata.push_back(l[0]);
+  const auto r = Resampler::make(p.ids.size(), strata, {});
+  const MetricTable table(p, 0.45, 0.3);
+  for (uint64_t b = 0; b < 5; ++b) {
+    Rng a = Rng(9).fork(b), c = Rng(9).fork(b);
+    const auto cases = r.draw(a);
+    Counts w;
+    r.draw_counts(c, w);
+    std::vector<double> s;
+    std::vector<int> y;
+    for (int64_t i : cases) {
+      s.push_back(p.scores[static_cast<std::size_t>(i)][0]);
+      y.push_back(p.labels[static_cast<std::size_t>(i)][0]);
+    }
+    const auto v = table.compute(w).metrics;
+    const BinaryCounts bc = binary_counts(s, y, 0.45);
+    auto value = [&](const std::string& name) {
+      for (const auto& [n, m] : v)
+        if (n == name) return *m.value;
+      return -1.0;
+    };
+    EXPECT_EQ(value("auc"), *roc_auc(s, y).value);
+    EXPECT_EQ(value("pauc"), *partial_roc_auc(s, y, 0.3)->value);
+    EXPECT_EQ(value("pr_auc"), *average_precision(s, y).value);
+    EXPECT_EQ(value("f1"), *f1(bc).value);
+    EXPECT_EQ(value("kappa"), *cohen_kappa(ConfusionMatrix{2, {bc.tn, bc.fp, bc.fn, bc.tp}}, KappaWeights::kNone).value);
+    EXPECT_NEAR(value("brier"), *brier_score(s, y).value, 1e-14);
+    EXPECT_NEAR(value("ece"), *calibration(s, y).ece.value, 1e-14);
+  }
 }
 
 }  // namespace

@@ -109,6 +109,16 @@ Result<PredictionSet> match_predictions(const CsvTable& pred, const std::string&
       return fail(ErrorCode::kInvalidData, truth_source + ": no 'label' column (found: " + columns_of(truth) + ")");
     label_cols = {c};
   }
+  std::vector<int> subgroup_cols;
+  for (const auto& name : options.subgroup_columns) {
+    const int c = truth.column(name);
+    if (c < 0)
+      return fail(ErrorCode::kInvalidArgument, "--subgroup '" + name + "' is not a column of " + truth_source +
+                                                   " (columns: " + columns_of(truth) +
+                                                   "); name a truth column such as sex, age band or site");
+    subgroup_cols.push_back(c);
+    set.subgroups.emplace_back(name, std::vector<std::string>{});
+  }
   int patient_col = -1;
   if (!options.patient_column.empty()) {
     patient_col = truth.column(options.patient_column);
@@ -200,6 +210,10 @@ Result<PredictionSet> match_predictions(const CsvTable& pred, const std::string&
                                                  "; every case needs a patient id when --patient-column is given");
       set.patients.push_back(p);
     }
+    for (std::size_t g = 0; g < subgroup_cols.size(); ++g) {
+      const std::string_view v = trim(truth.rows[r][static_cast<std::size_t>(subgroup_cols[g])]);
+      set.subgroups[g].second.emplace_back(v.empty() ? std::string(kMissingSubgroup) : std::string(v));
+    }
     set.ids.push_back(id);
     set.scores.push_back(std::move(scores));
     set.labels.push_back(std::move(labels));
@@ -218,8 +232,6 @@ Result<PredictionSet> read_prediction_files(const std::filesystem::path& pred, c
 
 namespace {
 
-using Named = std::vector<std::pair<std::string, MetricValue>>;
-
 MetricValue macro(const std::vector<MetricValue>& values, const std::string& unit) {
   double sum = 0;
   for (std::size_t k = 0; k < values.size(); ++k) {
@@ -230,193 +242,323 @@ MetricValue macro(const std::vector<MetricValue>& values, const std::string& uni
   return MetricValue::of(sum / static_cast<double>(values.size()));
 }
 
-struct Context {
-  double threshold = 0.5;            // binary and multilabel decisions
-  std::optional<double> max_fpr;
-};
-
-// Everything for the cases `idx`; per_class / confusion / calibration are filled when given.
-struct Details {
-  std::vector<std::pair<std::string, Named>> per_class;
-  std::vector<ConfusionMatrix> confusion;
-  std::vector<std::pair<std::string, Calibration>> calibration;
-};
-
 MetricValue pauc_of(const std::vector<RocPoint>& points, double max_fpr) {
   auto r = partial_roc_auc(points, max_fpr);
   return r ? *r : MetricValue::undefined(r.error().message());
 }
 
-Named binary_metrics(const PredictionSet& p, const std::vector<int64_t>& idx, const Context& ctx, Details* details) {
-  std::vector<double> s;
-  std::vector<int> y;
-  s.reserve(idx.size());
-  y.reserve(idx.size());
-  for (int64_t i : idx) {
-    s.push_back(p.scores[static_cast<std::size_t>(i)][0]);
-    y.push_back(p.labels[static_cast<std::size_t>(i)][0]);
-  }
-  const BinaryCounts c = binary_counts(s, y, ctx.threshold);
-  const ConfusionMatrix cm{2, {c.tn, c.fp, c.fn, c.tp}};
-  Calibration cal = calibration(s, y);
-  const auto points = roc_points(s, y);
-  Named out = {{"auc", roc_auc(points)}};
-  if (ctx.max_fpr) out.emplace_back("pauc", pauc_of(points, *ctx.max_fpr));
-  out.insert(out.end(), {{"pr_auc", average_precision(points)},
-                         {"acc", accuracy(c)},
-                         {"sensitivity", sensitivity(c)},
-                         {"specificity", specificity(c)},
-                         {"ppv", ppv(c)},
-                         {"npv", npv(c)},
-                         {"f1", f1(c)},
-                         {"balanced_acc", balanced_accuracy(c)},
-                         {"kappa", cohen_kappa(cm, KappaWeights::kNone)},
-                         {"brier", brier_score(s, y)},
-                         {"ece", cal.ece}});
-  if (details) {
-    details->confusion = {cm};
-    details->calibration = {{"positive", std::move(cal)}};
-  }
-  return out;
+uint8_t calibration_bin(double p) {
+  const double c = std::clamp(p, 0.0, 1.0);
+  return static_cast<uint8_t>(std::min(static_cast<int>(std::floor(c * kCalibrationBins)), kCalibrationBins - 1));
 }
 
-Named multiclass_metrics(const PredictionSet& p, const std::vector<int64_t>& idx, const Context& ctx, Details* details) {
-  const int k = p.classes;
-  const std::size_t n = idx.size();
-  std::vector<int> y(n), pred(n), correct(n);
-  std::vector<double> confidence(n);
-  std::vector<std::vector<double>> col(static_cast<std::size_t>(k), std::vector<double>(n));
-  double brier_sum = 0;
-  for (std::size_t r = 0; r < n; ++r) {
-    const auto& row = p.scores[static_cast<std::size_t>(idx[r])];
-    y[r] = p.labels[static_cast<std::size_t>(idx[r])][0];
-    pred[r] = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());  // first maximum
-    confidence[r] = row[static_cast<std::size_t>(pred[r])];
-    correct[r] = pred[r] == y[r];
-    for (int c = 0; c < k; ++c) {
-      col[static_cast<std::size_t>(c)][r] = row[static_cast<std::size_t>(c)];
-      const double e = row[static_cast<std::size_t>(c)] - (y[r] == c ? 1.0 : 0.0);
-      brier_sum += e * e;
+// ECE of the cases [first, first + n * stride) step `stride` weighted by counts (as calibration()).
+struct EceSums {
+  double count[kCalibrationBins] = {}, confidence[kCalibrationBins] = {}, outcome[kCalibrationBins] = {};
+  double total = 0;
+  void add(uint32_t w, uint8_t bin, double conf, uint8_t out) {
+    const double wd = w;
+    count[bin] += wd;
+    confidence[bin] += wd * conf;
+    outcome[bin] += out ? wd : 0.0;
+    total += wd;
+  }
+  [[nodiscard]] MetricValue ece() const {
+    if (total == 0) return MetricValue::undefined("undefined: no cases");
+    double e = 0;
+    for (int b = 0; b < kCalibrationBins; ++b)
+      if (count[b] > 0) e += count[b] / total * std::abs(outcome[b] / count[b] - confidence[b] / count[b]);
+    return MetricValue::of(e);
+  }
+};
+
+}  // namespace
+
+MetricTable::MetricTable(const PredictionSet& p, double threshold, std::optional<double> max_fpr)
+    : task_(p.task), k_(p.classes), n_(p.ids.size()), max_fpr_(max_fpr) {
+  const std::size_t n = n_;
+  const bool per_label = task_ == Task::kMultilabel;
+  const std::size_t k = static_cast<std::size_t>(k_);
+  const std::size_t stride = per_label ? k : 1;
+  truth_.resize(n * stride);
+  decision_.resize(n * stride);
+  brier_.resize(n * stride);
+  confidence_.resize(n * stride);
+  outcome_.resize(n * stride);
+  bin_.resize(n * stride);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& s = p.scores[i];
+    if (task_ == Task::kBinary || per_label) {
+      for (std::size_t c = 0; c < stride; ++c) {
+        const std::size_t at = i * stride + c;
+        truth_[at] = p.labels[i][c] != 0;
+        decision_[at] = s[c] >= threshold;
+        const double e = s[c] - truth_[at];
+        brier_[at] = e * e;
+        confidence_[at] = s[c];
+        outcome_[at] = static_cast<uint8_t>(truth_[at]);
+      }
+    } else {
+      truth_[i] = p.labels[i][0];
+      decision_[i] = static_cast<int>(std::max_element(s.begin(), s.end()) - s.begin());  // first maximum
+      double b = 0;
+      for (std::size_t c = 0; c < k; ++c) {
+        const double e = s[c] - (truth_[i] == static_cast<int>(c) ? 1.0 : 0.0);
+        b += e * e;
+      }
+      brier_[i] = b;
+      confidence_[i] = s[static_cast<std::size_t>(decision_[i])];
+      outcome_[i] = decision_[i] == truth_[i];
     }
   }
-  const ConfusionMatrix cm = confusion_matrix(y, pred, k);
+  for (std::size_t a = 0; a < confidence_.size(); ++a) bin_[a] = calibration_bin(confidence_[a]);
+
+  const std::size_t columns = task_ == Task::kBinary ? 1 : k;
+  columns_.resize(columns);
+  for (std::size_t c = 0; c < columns; ++c) {
+    Column& col = columns_[c];
+    std::vector<double> score(n);
+    for (std::size_t i = 0; i < n; ++i) score[i] = p.scores[i][c];
+    col.order.resize(n);
+    std::iota(col.order.begin(), col.order.end(), 0u);
+    std::stable_sort(col.order.begin(), col.order.end(), [&](uint32_t a, uint32_t b) { return score[a] > score[b]; });
+    col.positive.resize(n);
+    for (std::size_t j = 0; j < n; ++j) {
+      const std::size_t i = col.order[j];
+      col.positive[j] = task_ == Task::kBinary ? truth_[i] != 0
+                        : per_label            ? truth_[i * k + c] != 0
+                                               : truth_[i] == static_cast<int>(c);
+      if (j + 1 == n || score[col.order[j + 1]] != score[i]) {
+        col.group_end.push_back(static_cast<uint32_t>(j + 1));
+        col.group_score.push_back(score[i]);
+      }
+    }
+  }
+  if (task_ == Task::kBinary) {
+    // Binary: keep the per-case values in score order so that compute() makes one pass.
+    const auto& order = columns_[0].order;
+    auto permute = [&](auto& v) {
+      auto copy = v;
+      for (std::size_t j = 0; j < n; ++j) v[j] = copy[order[j]];
+    };
+    permute(truth_);
+    permute(decision_);
+    permute(brier_);
+    permute(confidence_);
+    permute(outcome_);
+    permute(bin_);
+  }
+}
+
+namespace {
+
+// roc_points() of the weighted sample: the same points (integer counts) without sorting.
+template <typename Column>
+std::vector<RocPoint> weighted_points(const Column& col, const Counts& w) {
+  std::vector<RocPoint> points;
+  int64_t tp = 0, fp = 0;
+  std::size_t j = 0;
+  for (std::size_t g = 0; g < col.group_end.size(); ++g) {
+    int64_t in_group = 0;
+    for (const std::size_t end = col.group_end[g]; j < end; ++j) {
+      const uint32_t c = w[col.order[j]];
+      if (c == 0) continue;
+      (col.positive[j] ? tp : fp) += c;
+      in_group += c;
+    }
+    if (in_group > 0) points.push_back({col.group_score[g], tp, fp});
+  }
+  return points;
+}
+
+}  // namespace
+
+MetricTable::Values MetricTable::compute(const Counts& w) const {
+  Values out;
+  const std::size_t n = n_;
+  const std::size_t k = static_cast<std::size_t>(k_);
+  if (task_ == Task::kBinary) {
+    // One branch-free pass in score order: counts at the threshold (by category truth * 2 +
+    // called), Brier and ECE sums, and the ROC points at the end of each run of equal scores.
+    const Column& col = columns_[0];
+    const uint32_t* order = col.order.data();
+    const uint32_t* weight = w.data();
+    const int* truth = truth_.data();
+    const int* called = decision_.data();
+    const double* sq = brier_.data();
+    const double* conf = confidence_.data();
+    const uint8_t* bins = bin_.data();
+    int64_t by_category[4] = {0, 0, 0, 0};
+    double brier = 0;
+    double bin_count[kCalibrationBins] = {}, bin_conf[kCalibrationBins] = {}, bin_pos[kCalibrationBins] = {};
+    std::vector<RocPoint> points;
+    int64_t seen = 0;
+    std::size_t j = 0;
+    for (std::size_t g = 0; g < col.group_end.size(); ++g) {
+      for (const std::size_t end = col.group_end[g]; j < end; ++j) {
+        const uint32_t wi = weight[order[j]];
+        const double wd = wi;
+        by_category[truth[j] * 2 + called[j]] += wi;
+        brier += wd * sq[j];
+        bin_count[bins[j]] += wd;
+        bin_conf[bins[j]] += wd * conf[j];
+        bin_pos[bins[j]] += wd * truth[j];
+      }
+      const int64_t total = by_category[0] + by_category[1] + by_category[2] + by_category[3];
+      if (total > seen) points.push_back({col.group_score[g], by_category[2] + by_category[3], by_category[0] + by_category[1]});
+      seen = total;
+    }
+    BinaryCounts c;
+    c.tn = by_category[0];
+    c.fp = by_category[1];
+    c.fn = by_category[2];
+    c.tp = by_category[3];
+    EceSums ece;
+    for (int b = 0; b < kCalibrationBins; ++b) {
+      ece.count[b] = bin_count[b];
+      ece.confidence[b] = bin_conf[b];
+      ece.outcome[b] = bin_pos[b];
+      ece.total += bin_count[b];
+    }
+    const ConfusionMatrix cm{2, {c.tn, c.fp, c.fn, c.tp}};
+    out.metrics = {{"auc", roc_auc(points)}};
+    if (max_fpr_) out.metrics.emplace_back("pauc", pauc_of(points, *max_fpr_));
+    out.metrics.insert(out.metrics.end(), {{"pr_auc", average_precision(points)},
+                                           {"acc", accuracy(c)},
+                                           {"sensitivity", sensitivity(c)},
+                                           {"specificity", specificity(c)},
+                                           {"ppv", ppv(c)},
+                                           {"npv", npv(c)},
+                                           {"f1", f1(c)},
+                                           {"balanced_acc", balanced_accuracy(c)},
+                                           {"kappa", cohen_kappa(cm, KappaWeights::kNone)},
+                                           {"brier", ratio(brier, ece.total, "undefined: no cases")},
+                                           {"ece", ece.ece()}});
+    out.confusion = {cm};
+    return out;
+  }
+  if (task_ == Task::kMultilabel) {
+    std::vector<MetricValue> auc, pauc, ap, acc, se, sp, pp, np, f, ba, br, ec;
+    for (std::size_t c = 0; c < k; ++c) {
+      BinaryCounts b;
+      double brier = 0;
+      EceSums ece;
+      for (std::size_t i = 0; i < n; ++i) {
+        const uint32_t wi = w[i];
+        if (wi == 0) continue;
+        const std::size_t at = i * k + c;
+        if (truth_[at]) (decision_[at] ? b.tp : b.fn) += wi;
+        else (decision_[at] ? b.fp : b.tn) += wi;
+        brier += wi * brier_[at];
+        ece.add(wi, bin_[at], confidence_[at], outcome_[at]);
+      }
+      const auto points = weighted_points(columns_[c], w);
+      auc.push_back(roc_auc(points));
+      if (max_fpr_) pauc.push_back(pauc_of(points, *max_fpr_));
+      ap.push_back(average_precision(points));
+      acc.push_back(accuracy(b));
+      se.push_back(sensitivity(b));
+      sp.push_back(specificity(b));
+      pp.push_back(ppv(b));
+      np.push_back(npv(b));
+      f.push_back(f1(b));
+      ba.push_back(balanced_accuracy(b));
+      br.push_back(ratio(brier, ece.total, "undefined: no cases"));
+      ec.push_back(ece.ece());
+      out.per_class.emplace_back("label_" + std::to_string(c),
+                                 NamedValues{{"support", MetricValue::of(static_cast<double>(b.tp + b.fn))},
+                                             {"auc", auc.back()},
+                                             {"pr_auc", ap.back()},
+                                             {"acc", acc.back()},
+                                             {"sensitivity", se.back()},
+                                             {"specificity", sp.back()},
+                                             {"ppv", pp.back()},
+                                             {"npv", np.back()},
+                                             {"f1", f.back()},
+                                             {"balanced_acc", ba.back()},
+                                             {"brier", br.back()},
+                                             {"ece", ec.back()}});
+      out.confusion.push_back(ConfusionMatrix{2, {b.tn, b.fp, b.fn, b.tp}});
+    }
+    out.metrics = {{"auc", macro(auc, "label")}};
+    if (max_fpr_) out.metrics.emplace_back("pauc", macro(pauc, "label"));
+    out.metrics.insert(out.metrics.end(), {{"pr_auc", macro(ap, "label")},
+                                           {"acc", macro(acc, "label")},
+                                           {"sensitivity", macro(se, "label")},
+                                           {"specificity", macro(sp, "label")},
+                                           {"ppv", macro(pp, "label")},
+                                           {"npv", macro(np, "label")},
+                                           {"f1", macro(f, "label")},
+                                           {"balanced_acc", macro(ba, "label")},
+                                           {"brier", macro(br, "label")},
+                                           {"ece", macro(ec, "label")}});
+    return out;
+  }
+  // Multiclass and ordinal.
+  ConfusionMatrix cm{k_, std::vector<int64_t>(k * k, 0)};
+  double brier = 0;
+  EceSums ece;
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint32_t wi = w[i];
+    if (wi == 0) continue;
+    cm.counts[static_cast<std::size_t>(truth_[i]) * k + static_cast<std::size_t>(decision_[i])] += wi;
+    brier += wi * brier_[i];
+    ece.add(wi, bin_[i], confidence_[i], outcome_[i]);
+  }
   std::vector<MetricValue> auc, pauc, ap, se, sp, pp, np, f;
-  for (int c = 0; c < k; ++c) {
-    std::vector<int> yc(n);
-    for (std::size_t r = 0; r < n; ++r) yc[r] = y[r] == c;
-    const BinaryCounts b = one_vs_rest(cm, c);
-    const auto points = roc_points(col[static_cast<std::size_t>(c)], yc);
+  for (std::size_t c = 0; c < k; ++c) {
+    const BinaryCounts b = one_vs_rest(cm, static_cast<int>(c));
+    const auto points = weighted_points(columns_[c], w);
     auc.push_back(roc_auc(points));
-    if (ctx.max_fpr) pauc.push_back(pauc_of(points, *ctx.max_fpr));
+    if (max_fpr_) pauc.push_back(pauc_of(points, *max_fpr_));
     ap.push_back(average_precision(points));
     se.push_back(sensitivity(b));
     sp.push_back(specificity(b));
     pp.push_back(ppv(b));
     np.push_back(npv(b));
     f.push_back(f1(b));
-    if (details)
-      details->per_class.emplace_back(std::to_string(c), Named{{"support", MetricValue::of(static_cast<double>(b.tp + b.fn))},
-                                                                {"auc", auc.back()},
-                                                                {"pr_auc", ap.back()},
-                                                                {"sensitivity", se.back()},
-                                                                {"specificity", sp.back()},
-                                                                {"ppv", pp.back()},
-                                                                {"npv", np.back()},
-                                                                {"f1", f.back()}});
+    out.per_class.emplace_back(std::to_string(c), NamedValues{{"support", MetricValue::of(static_cast<double>(b.tp + b.fn))},
+                                                              {"auc", auc.back()},
+                                                              {"pr_auc", ap.back()},
+                                                              {"sensitivity", se.back()},
+                                                              {"specificity", sp.back()},
+                                                              {"ppv", pp.back()},
+                                                              {"npv", np.back()},
+                                                              {"f1", f.back()}});
   }
   int64_t hits = 0;
-  for (int c = 0; c < k; ++c) hits += cm.at(c, c);
-  Calibration cal = calibration(confidence, correct);
-  Named out = {{"auc", macro(auc, "class")}};
-  if (ctx.max_fpr) out.emplace_back("pauc", macro(pauc, "class"));
+  for (int c = 0; c < k_; ++c) hits += cm.at(c, c);
   const MetricValue macro_sensitivity = macro(se, "class");
-  out.insert(out.end(), {{"pr_auc", macro(ap, "class")},
-                         {"acc", ratio(static_cast<double>(hits), static_cast<double>(n), "undefined: no cases")},
-                         {"sensitivity", macro_sensitivity},
-                         {"specificity", macro(sp, "class")},
-                         {"ppv", macro(pp, "class")},
-                         {"npv", macro(np, "class")},
-                         {"f1", macro(f, "class")},
-                         {"balanced_acc", macro_sensitivity},
-                         {"kappa", cohen_kappa(cm, KappaWeights::kNone)}});
-  if (p.task == Task::kOrdinal) out.emplace_back("kappa_quadratic", cohen_kappa(cm, KappaWeights::kQuadratic));
-  out.emplace_back("brier", ratio(brier_sum, static_cast<double>(n), "undefined: no cases"));
-  out.emplace_back("ece", cal.ece);
-  if (details) {
-    details->confusion = {cm};
-    details->calibration = {{"top_label", std::move(cal)}};
-  }
+  out.metrics = {{"auc", macro(auc, "class")}};
+  if (max_fpr_) out.metrics.emplace_back("pauc", macro(pauc, "class"));
+  out.metrics.insert(out.metrics.end(),
+                     {{"pr_auc", macro(ap, "class")},
+                      {"acc", ratio(static_cast<double>(hits), ece.total, "undefined: no cases")},
+                      {"sensitivity", macro_sensitivity},
+                      {"specificity", macro(sp, "class")},
+                      {"ppv", macro(pp, "class")},
+                      {"npv", macro(np, "class")},
+                      {"f1", macro(f, "class")},
+                      {"balanced_acc", macro_sensitivity},
+                      {"kappa", cohen_kappa(cm, KappaWeights::kNone)}});
+  if (task_ == Task::kOrdinal) out.metrics.emplace_back("kappa_quadratic", cohen_kappa(cm, KappaWeights::kQuadratic));
+  out.metrics.emplace_back("brier", ratio(brier, ece.total, "undefined: no cases"));
+  out.metrics.emplace_back("ece", ece.ece());
+  out.confusion = {std::move(cm)};
   return out;
 }
 
-Named multilabel_metrics(const PredictionSet& p, const std::vector<int64_t>& idx, const Context& ctx, Details* details) {
-  const int k = p.classes;
-  const std::size_t n = idx.size();
-  std::vector<MetricValue> auc, pauc, ap, acc, se, sp, pp, np, f, ba, br, ec;
-  for (int c = 0; c < k; ++c) {
-    std::vector<double> s(n);
-    std::vector<int> y(n);
-    for (std::size_t r = 0; r < n; ++r) {
-      s[r] = p.scores[static_cast<std::size_t>(idx[r])][static_cast<std::size_t>(c)];
-      y[r] = p.labels[static_cast<std::size_t>(idx[r])][static_cast<std::size_t>(c)];
-    }
-    const BinaryCounts b = binary_counts(s, y, ctx.threshold);
-    Calibration cal = calibration(s, y);
-    const auto points = roc_points(s, y);
-    auc.push_back(roc_auc(points));
-    if (ctx.max_fpr) pauc.push_back(pauc_of(points, *ctx.max_fpr));
-    ap.push_back(average_precision(points));
-    acc.push_back(accuracy(b));
-    se.push_back(sensitivity(b));
-    sp.push_back(specificity(b));
-    pp.push_back(ppv(b));
-    np.push_back(npv(b));
-    f.push_back(f1(b));
-    ba.push_back(balanced_accuracy(b));
-    br.push_back(brier_score(s, y));
-    ec.push_back(cal.ece);
-    if (details) {
-      const std::string name = "label_" + std::to_string(c);
-      details->per_class.emplace_back(name, Named{{"support", MetricValue::of(static_cast<double>(b.tp + b.fn))},
-                                                  {"auc", auc.back()},
-                                                  {"pr_auc", ap.back()},
-                                                  {"acc", acc.back()},
-                                                  {"sensitivity", se.back()},
-                                                  {"specificity", sp.back()},
-                                                  {"ppv", pp.back()},
-                                                  {"npv", np.back()},
-                                                  {"f1", f.back()},
-                                                  {"balanced_acc", ba.back()},
-                                                  {"brier", br.back()},
-                                                  {"ece", ec.back()}});
-      details->confusion.push_back(ConfusionMatrix{2, {b.tn, b.fp, b.fn, b.tp}});
-      details->calibration.emplace_back(name, std::move(cal));
-    }
-  }
-  Named out = {{"auc", macro(auc, "label")}};
-  if (ctx.max_fpr) out.emplace_back("pauc", macro(pauc, "label"));
-  out.insert(out.end(), {{"pr_auc", macro(ap, "label")},
-                         {"acc", macro(acc, "label")},
-                         {"sensitivity", macro(se, "label")},
-                         {"specificity", macro(sp, "label")},
-                         {"ppv", macro(pp, "label")},
-                         {"npv", macro(np, "label")},
-                         {"f1", macro(f, "label")},
-                         {"balanced_acc", macro(ba, "label")},
-                         {"brier", macro(br, "label")},
-                         {"ece", macro(ec, "label")}});
+std::vector<std::optional<double>> MetricTable::flat(const Counts& counts) const {
+  const Values v = compute(counts);
+  std::vector<std::optional<double>> out;
+  for (const auto& [name, m] : v.metrics) out.push_back(m.value);
+  for (const auto& [cls, values] : v.per_class)
+    for (const auto& [name, m] : values)
+      if (name != "support") out.push_back(m.value);
   return out;
 }
 
-Named all_metrics(const PredictionSet& p, const std::vector<int64_t>& idx, const Context& ctx, Details* details) {
-  switch (p.task) {
-    case Task::kBinary: return binary_metrics(p, idx, ctx, details);
-    case Task::kMultilabel: return multilabel_metrics(p, idx, ctx, details);
-    case Task::kMulticlass:
-    case Task::kOrdinal: return multiclass_metrics(p, idx, ctx, details);
-  }
-  return {};
-}
+namespace {
 
 json value_json(const MetricValue& v) {
   if (v) return *v.value;
@@ -459,7 +601,86 @@ Status check_options(const PredictionSet& p, const EvaluationOptions& o) {
   return ok();
 }
 
+
+// Calibration curves of the whole set (the reliability diagram of metrics.json).
+std::vector<std::pair<std::string, Calibration>> calibration_curves(const PredictionSet& p) {
+  std::vector<std::pair<std::string, Calibration>> out;
+  const std::size_t n = p.ids.size();
+  if (p.task == Task::kBinary || p.task == Task::kMultilabel) {
+    for (int c = 0; c < (p.task == Task::kBinary ? 1 : p.classes); ++c) {
+      std::vector<double> s(n);
+      std::vector<int> y(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        s[i] = p.scores[i][static_cast<std::size_t>(c)];
+        y[i] = p.labels[i][static_cast<std::size_t>(c)];
+      }
+      out.emplace_back(p.task == Task::kBinary ? "positive" : "label_" + std::to_string(c), calibration(s, y));
+    }
+    return out;
+  }
+  std::vector<double> confidence(n);
+  std::vector<int> correct(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& row = p.scores[i];
+    const auto best = std::max_element(row.begin(), row.end()) - row.begin();
+    confidence[i] = row[static_cast<std::size_t>(best)];
+    correct[i] = best == p.labels[i][0];
+  }
+  out.emplace_back("top_label", calibration(confidence, correct));
+  return out;
+}
+
+// DeLong interval of one ranking column (score column c against truth), for independent cases.
+void delong_into(Estimate& est, const PredictionSet& p, int c, double confidence) {
+  std::vector<double> s;
+  std::vector<int> y;
+  for (std::size_t i = 0; i < p.ids.size(); ++i) {
+    s.push_back(p.scores[i][static_cast<std::size_t>(c)]);
+    y.push_back(p.task == Task::kBinary || p.task == Task::kMultilabel ? p.labels[i][static_cast<std::size_t>(c)]
+                                                                       : p.labels[i][0] == c);
+  }
+  if (auto dl = delong_auc(s, y)) {
+    const auto [lo, hi] = dl->interval(confidence);
+    est.ci_low = lo;
+    est.ci_high = hi;
+    est.ci_method = "delong";
+    est.ci_note.clear();
+  } else {
+    est.ci_low.reset();
+    est.ci_high.reset();
+    est.ci_method = "none";
+    est.ci_note = "no DeLong interval: " + dl.error().message();
+  }
+}
+
+Estimate estimate_of(const MetricValue& point, const std::vector<Interval>& intervals, std::size_t j) {
+  Estimate est;
+  est.point = point;
+  if (j < intervals.size()) {
+    est.ci_low = intervals[j].low;
+    est.ci_high = intervals[j].high;
+    est.ci_method = intervals[j].low ? intervals[j].method : "none";
+    est.ci_note = intervals[j].note;
+  }
+  return est;
+}
+
 }  // namespace
+
+PredictionSet subset(const PredictionSet& p, const std::vector<std::size_t>& rows) {
+  PredictionSet s;
+  s.task = p.task;
+  s.classes = p.classes;
+  for (const auto& [name, values] : p.subgroups) s.subgroups.emplace_back(name, std::vector<std::string>{});
+  for (std::size_t r : rows) {
+    s.ids.push_back(p.ids[r]);
+    s.scores.push_back(p.scores[r]);
+    s.labels.push_back(p.labels[r]);
+    if (!p.patients.empty()) s.patients.push_back(p.patients[r]);
+    for (std::size_t g = 0; g < p.subgroups.size(); ++g) s.subgroups[g].second.push_back(p.subgroups[g].second[r]);
+  }
+  return s;
+}
 
 Result<Evaluation> evaluate(const PredictionSet& p, const EvaluationOptions& options) {
   if (auto st = check_options(p, options); !st) return std::unexpected(st.error());
@@ -472,8 +693,7 @@ Result<Evaluation> evaluate(const PredictionSet& p, const EvaluationOptions& opt
   e.resamples = options.bootstrap.resamples;
   e.seed = options.seed;
 
-  Context ctx;
-  ctx.max_fpr = options.max_fpr;
+  double threshold = 0.5;
   const auto& d = options.decision;
   std::vector<double> s;
   std::vector<int> y;
@@ -489,21 +709,22 @@ Result<Evaluation> evaluate(const PredictionSet& p, const EvaluationOptions& opt
     auto op = d.target_sensitivity ? threshold_for_sensitivity(s, y, *d.target_sensitivity)
                                    : threshold_for_specificity(s, y, *d.target_specificity);
     if (!op) return std::unexpected(op.error());
-    ctx.threshold = op->threshold;
+    threshold = op->threshold;
     e.operating_point = point_json(*op);
     e.operating_point["rule"] = d.target_sensitivity ? "target_sensitivity" : "target_specificity";
     e.operating_point["target"] = d.target_sensitivity ? *d.target_sensitivity : *d.target_specificity;
     e.operating_point["note"] = note;
   } else if (p.task == Task::kBinary || p.task == Task::kMultilabel) {
-    ctx.threshold = d.threshold.value_or(0.5);
-    e.operating_point = {{"rule", "threshold"}, {"threshold", ctx.threshold}};
+    threshold = d.threshold.value_or(0.5);
+    e.operating_point = {{"rule", "threshold"}, {"threshold", threshold}};
   } else {
     e.operating_point = {{"rule", "argmax"}};
   }
+  if (p.task == Task::kBinary || p.task == Task::kMultilabel) e.threshold = threshold;
   e.operating_point["positive_when"] = p.task == Task::kBinary || p.task == Task::kMultilabel ? "score >= threshold"
                                                                                                : "class = arg-max score";
   if (p.task == Task::kBinary) {
-    const BinaryCounts c = binary_counts(s, y, ctx.threshold);
+    const BinaryCounts c = binary_counts(s, y, threshold);
     e.operating_point["sensitivity"] = value_json(sensitivity(c));
     e.operating_point["specificity"] = value_json(specificity(c));
     if (auto yj = youden_threshold(s, y)) {
@@ -524,65 +745,68 @@ Result<Evaluation> evaluate(const PredictionSet& p, const EvaluationOptions& opt
                          (e.by_patient ? "patient(s)" : "case(s)") +
                          ": bootstrap intervals are unreliable (too narrow) with so few; collect more cases");
 
-  Details details;
-  const auto all = resampler.all_cases();
-  const Named point = all_metrics(p, all, ctx, &details);
-  e.per_class = std::move(details.per_class);
-  e.confusion = std::move(details.confusion);
-  e.calibration = std::move(details.calibration);
+  const MetricTable table(p, threshold, options.max_fpr);
+  const Counts everyone = resampler.unit_counts();
+  MetricTable::Values point = table.compute(everyone);
+  e.confusion = std::move(point.confusion);
+  e.calibration = calibration_curves(p);
 
   std::vector<Interval> intervals;
   if (options.bootstrap.resamples > 0) {
-    std::vector<std::optional<double>> estimate;
-    for (const auto& [name, v] : point) estimate.push_back(v.value);
-    const Statistics stat = [&](const std::vector<int64_t>& cases) {
-      std::vector<std::optional<double>> out;
-      for (const auto& [name, v] : all_metrics(p, cases, ctx, nullptr)) out.push_back(v.value);
-      return out;
-    };
-    intervals = bootstrap_intervals(stat, estimate, resampler, options.bootstrap, Rng(options.seed));
+    const CountStatistics stat = [&](const Counts& w) { return table.flat(w); };
+    intervals = bootstrap_intervals(stat, table.flat(everyone), resampler, options.bootstrap, Rng(options.seed));
   }
-  for (std::size_t j = 0; j < point.size(); ++j) {
-    Estimate est;
-    est.point = point[j].second;
-    const bool delong = point[j].first == "auc" && p.task == Task::kBinary && !e.by_patient;
-    if (delong && est.point) {
-      if (auto dl = delong_auc(s, y)) {
-        const auto [lo, hi] = dl->interval(options.bootstrap.confidence);
-        est.ci_low = lo;
-        est.ci_high = hi;
-        est.ci_method = "delong";
-      } else {
-        est.ci_note = "no DeLong interval: " + dl.error().message();
+  // DeLong replaces the bootstrap for the AUC of one binary problem when cases are independent.
+  const bool delong = !e.by_patient;
+  std::size_t j = 0;
+  for (const auto& [name, value] : point.metrics) {
+    Estimate est = estimate_of(value, intervals, j++);
+    if (name == "auc" && p.task == Task::kBinary && delong && est.point) delong_into(est, p, 0, e.confidence);
+    e.metrics.emplace_back(name, std::move(est));
+  }
+  for (std::size_t c = 0; c < point.per_class.size(); ++c) {
+    NamedEstimates values;
+    for (const auto& [name, value] : point.per_class[c].second) {
+      if (name == "support") {
+        Estimate est;
+        est.point = value;
+        values.emplace_back(name, std::move(est));
+        continue;
       }
-    } else if (j < intervals.size()) {
-      est.ci_low = intervals[j].low;
-      est.ci_high = intervals[j].high;
-      est.ci_method = intervals[j].low ? intervals[j].method : "none";
-      est.ci_note = intervals[j].note;
+      Estimate est = estimate_of(value, intervals, j++);
+      if (name == "auc" && delong && est.point) delong_into(est, p, static_cast<int>(c), e.confidence);
+      values.emplace_back(name, std::move(est));
     }
-    e.metrics.emplace_back(point[j].first, std::move(est));
+    e.per_class.emplace_back(point.per_class[c].first, std::move(values));
   }
   return e;
 }
 
+namespace {
+
+json estimate_json(const Estimate& est) {
+  json m = {{"value", value_json(est.point)},
+            {"ci_low", est.ci_low ? json(*est.ci_low) : json(nullptr)},
+            {"ci_high", est.ci_high ? json(*est.ci_high) : json(nullptr)},
+            {"ci_method", est.ci_method}};
+  if (!est.point) m["reason"] = est.point.reason;
+  if (!est.ci_note.empty()) m["ci_note"] = est.ci_note;
+  return m;
+}
+
+}  // namespace
+
+json to_json(const Estimate& est) { return estimate_json(est); }
+
 json to_json(const Evaluation& e) {
   json metrics = json::object();
-  for (const auto& [name, est] : e.metrics) {
-    json m = {{"value", value_json(est.point)},
-              {"ci_low", est.ci_low ? json(*est.ci_low) : json(nullptr)},
-              {"ci_high", est.ci_high ? json(*est.ci_high) : json(nullptr)},
-              {"ci_method", est.ci_method}};
-    if (!est.point) m["reason"] = est.point.reason;
-    if (!est.ci_note.empty()) m["ci_note"] = est.ci_note;
-    metrics[name] = std::move(m);
-  }
+  for (const auto& [name, est] : e.metrics) metrics[name] = estimate_json(est);
   json per_class = json::object();
   for (const auto& [cls, values] : e.per_class) {
     json c = json::object();
-    for (const auto& [name, v] : values) {
-      c[name] = value_json(v);
-      if (!v) c[name + "_reason"] = v.reason;
+    for (const auto& [name, est] : values) {
+      if (name == "support") c[name] = est.point ? json(static_cast<int64_t>(*est.point.value)) : json(nullptr);
+      else c[name] = estimate_json(est);
     }
     per_class[cls] = std::move(c);
   }
