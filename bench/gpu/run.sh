@@ -63,6 +63,11 @@ for d in "$CARRY"/debs/*.deb; do dpkg -x "$d" "$ROOT" || { log "dpkg -x $d faile
 ln -sf ../../../lib/x86_64-linux-gnu/libz.so.1 "$ROOT/usr/lib/x86_64-linux-gnu/libz.so"
 export LD_LIBRARY_PATH="$ROOT/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu:$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+# The report's JavaScript (no npm there): copied where cmake/ReportAssets.cmake looks for it.
+if [ ! -d web/report/node_modules ] && [ -d "$CARRY/web/report/node_modules" ]; then
+  cp -r "$CARRY/web/report/node_modules" web/report/
+fi
+
 # --- 3. build ------------------------------------------------------------------------------------
 GEN="Unix Makefiles"; command -v ninja >/dev/null && GEN=Ninja
 log "configure ($GEN)"
