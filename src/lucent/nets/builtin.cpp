@@ -1,4 +1,5 @@
 #include "lucent/nets/net.h"
+#include "lucent/nets/unet.h"
 
 namespace lucent::nets {
 
@@ -8,6 +9,7 @@ void register_densenets(NetRegistry& registry);
 void register_builtin_nets(NetRegistry& registry) {
   register_resnets(registry);
   register_densenets(registry);
+  register_unets(registry);
 }
 
 }  // namespace lucent::nets
