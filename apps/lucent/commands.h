@@ -31,6 +31,7 @@ void add_bundle_command(CLI::App& app, Runner& run);
 void add_metrics_command(CLI::App& app, Runner& run);
 void add_compare_command(CLI::App& app, Runner& run);
 void add_agreement_command(CLI::App& app, Runner& run);
+void add_evaluate_command(CLI::App& app, Runner& run);
 
 // Prints "error: <code>: <message>" to stderr and returns the error's exit code.
 int report(const Error& error);

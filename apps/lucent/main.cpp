@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   app::add_metrics_command(app, run);
   app::add_compare_command(app, run);
   app::add_agreement_command(app, run);
+  app::add_evaluate_command(app, run);
 
   try {
     app.parse(argc, argv);
