@@ -3,7 +3,9 @@
 // metrics.json, report.html), writing the per-case probabilities beside them. DATA is a
 // MedMNIST .npz (one split), a manifest CSV (path,label[,patient_id,id,split,subgroup columns];
 // the rows of --split when it has a split column, e.g. a run's split.csv) or an image folder
-// ROOT/<class>/... (every image). The bundle's own preprocessing and temperature are used.
+// ROOT/<class>/... (every image). The bundle's own preprocessing and temperature are used;
+// --calibrate-on SPLIT fits a temperature on another split instead (metrics/temperature.h),
+// reports it, and with --save-temperature stores it in the bundle (re-hashed).
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "lucent/data/manifest.h"
 #include "lucent/io/image_io.h"
 #include "lucent/metrics/report.h"
+#include "lucent/metrics/temperature.h"
 #include "lucent/nets/bundle.h"
 #include "lucent/train/trainer.h"
 #include "metrics_output.h"
@@ -31,6 +34,8 @@ struct EvaluateArgs {
   std::string split = "test";
   int64_t batch = 256;
   std::string device = "cpu";
+  std::string calibrate_on;
+  bool save_temperature = false;
   ScoreOptions score;
 };
 
@@ -48,8 +53,8 @@ struct Loaded {
   std::string note;
 };
 
-Result<Loaded> load_data(const EvaluateArgs& a, const nets::BundleManifest& bm, Task task,
-                         const transforms::Pipeline& preprocess) {
+Result<Loaded> load_data(const EvaluateArgs& a, const std::string& split_name, const nets::BundleManifest& bm,
+                         Task task, const transforms::Pipeline& preprocess) {
   Loaded out;
   Rng rng(0);
   const fs::path path(a.data);
@@ -59,7 +64,7 @@ Result<Loaded> load_data(const EvaluateArgs& a, const nets::BundleManifest& bm, 
   if (!fs::is_directory(path, ec)) {
     auto format = io::detect_format(path);
     if (format && *format == io::Format::kNpz) {
-      auto ds = data::load_medmnist(path, a.split, task);
+      auto ds = data::load_medmnist(path, split_name, task);
       if (!ds) return std::unexpected(ds.error());
       if (auto st = (*ds)->preprocess(preprocess, rng); !st) return std::unexpected(st.error());
       out.dataset = std::move(*ds);
@@ -72,7 +77,7 @@ Result<Loaded> load_data(const EvaluateArgs& a, const nets::BundleManifest& bm, 
   // Rows of --split when the manifest assigns splits; every row otherwise.
   bool any_split = false;
   for (const auto& e : out.manifest.entries) any_split = any_split || !e.split.empty();
-  std::string split = a.split;
+  std::string split = split_name;
   if (!any_split) {
     out.note = "the data assign no splits: every case is evaluated";
     split.clear();
@@ -99,7 +104,7 @@ int run_evaluate(const EvaluateArgs& a) {
   if (!task) return report(task.error().with_context("bundle " + a.bundle));
   auto preprocess = transforms::Pipeline::from_json(bm.preprocess, tfs);
   if (!preprocess) return report(preprocess.error().with_context("bundle " + a.bundle + " preprocess"));
-  auto loaded = load_data(a, bm, *task, *preprocess);
+  auto loaded = load_data(a, a.split, bm, *task, *preprocess);
   if (!loaded) return report(loaded.error());
   const auto& ds = *loaded->dataset;
   if (ds.num_classes() != static_cast<int64_t>(bm.labels.size()))
@@ -107,7 +112,9 @@ int run_evaluate(const EvaluateArgs& a) {
                                                      " classes but the bundle predicts " +
                                                      std::to_string(bm.labels.size()) + "; evaluate it on data of its task"));
   if (a.device == "cuda") bundle->net->to(torch::Device(a.device));
-  const at::Tensor probs = train::predict_probabilities(*bundle->net, ds, *task, a.batch, bm.temperature, a.device);
+  const bool calibrate = !a.calibrate_on.empty();
+  const at::Tensor probs =
+      train::predict_probabilities(*bundle->net, ds, *task, a.batch, calibrate ? 1.0 : bm.temperature, a.device);
 
   // The cases as a PredictionSet: binary scores are the positive class's probability.
   metrics::PredictionSet set;
@@ -127,6 +134,50 @@ int run_evaluate(const EvaluateArgs& a) {
     std::vector<int> l;
     for (int64_t k = 0; k < y.size(1); ++k) l.push_back(static_cast<int>(ya[i][k]));
     set.labels.push_back(std::move(l));
+  }
+  nlohmann::ordered_json calibration_note;
+  if (calibrate) {
+    if (a.calibrate_on == a.split)
+      return report(Error(ErrorCode::kInvalidArgument, "--calibrate-on " + a.calibrate_on +
+                                                           " is the split being evaluated; fit the temperature on "
+                                                           "another split (e.g. val) so the evaluation stays honest"));
+    auto held = load_data(a, a.calibrate_on, bm, *task, *preprocess);
+    if (!held) return report(held.error().with_context("--calibrate-on " + a.calibrate_on));
+    if (!held->note.empty())
+      return report(Error(ErrorCode::kInvalidArgument, "--calibrate-on needs data with splits; " + a.data + " has none"));
+    const at::Tensor hp =
+        train::predict_probabilities(*bundle->net, *held->dataset, *task, a.batch, 1.0, a.device).contiguous();
+    const auto hl = held->dataset->labels().contiguous();
+    std::vector<std::vector<double>> hs;
+    std::vector<std::vector<int>> hy;
+    auto ha = hp.accessor<double, 2>();
+    auto hla = hl.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < hp.size(0); ++i) {
+      std::vector<double> row;
+      if (*task == Task::kBinary) row.push_back(ha[i][1]);
+      else
+        for (int64_t k = 0; k < hp.size(1); ++k) row.push_back(ha[i][k]);
+      hs.push_back(std::move(row));
+      std::vector<int> l;
+      for (int64_t k = 0; k < hl.size(1); ++k) l.push_back(static_cast<int>(hla[i][k]));
+      hy.push_back(std::move(l));
+    }
+    auto fit = metrics::fit_temperature(hs, hy, *task);
+    if (!fit) return report(fit.error());
+    set.scores = metrics::apply_temperature(set.scores, *task, fit->temperature);
+    calibration_note = {{"temperature", fit->temperature}, {"fitted_on", a.calibrate_on},
+                        {"cases", hp.size(0)},          {"nll_before", fit->nll_before},
+                        {"nll_after", fit->nll_after},  {"at_bound", fit->at_bound}};
+    std::printf("temperature %.4f fitted on %s (%lld cases; NLL %.4f -> %.4f)%s\n", fit->temperature,
+                a.calibrate_on.c_str(), static_cast<long long>(hp.size(0)), fit->nll_before, fit->nll_after,
+                fit->at_bound ? "; at the search bound: the split is nearly separable" : "");
+    if (a.save_temperature) {
+      auto manifest = bm;
+      manifest.temperature = fit->temperature;
+      bundle->net->to(torch::kCPU);
+      if (auto st = nets::save_bundle(a.bundle, *bundle->net, manifest); !st) return report(st.error());
+      std::printf("bundle %s: temperature stored, SHA256SUMS rewritten\n", a.bundle.c_str());
+    }
   }
   std::vector<std::string> images;
   if (!loaded->entries.empty()) {
@@ -160,11 +211,13 @@ int run_evaluate(const EvaluateArgs& a) {
   std::vector<std::string> header = {"id"};
   for (std::size_t k = 0; k < bm.labels.size(); ++k) header.push_back("score_" + std::to_string(k));
   std::string csv = csv_row(header);
-  for (int64_t i = 0; i < p.size(0); ++i) {
-    std::vector<std::string> row = {set.ids[static_cast<std::size_t>(i)]};
-    for (int64_t k = 0; k < p.size(1); ++k) {
+  for (std::size_t i = 0; i < set.ids.size(); ++i) {
+    std::vector<std::string> row = {set.ids[i]};
+    std::vector<double> v = set.scores[i];
+    if (*task == Task::kBinary) v.insert(v.begin(), 1 - v[0]);
+    for (double x : v) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.9g", pa[i][k]);
+      std::snprintf(buf, sizeof buf, "%.9g", x);
       row.emplace_back(buf);
     }
     csv += csv_row(row);
@@ -184,7 +237,10 @@ int run_evaluate(const EvaluateArgs& a) {
   if (bm.training.contains("data") && bm.training["data"].contains("sha256"))
     provenance["training data.sha256"] = bm.training["data"]["sha256"];
   if (!loaded->note.empty()) std::printf("note: %s\n", loaded->note.c_str());
-  return score_and_write(set, a.score, provenance, images);
+  if (calibrate) provenance["temperature"] = calibration_note["temperature"];
+  return score_and_write(set, a.score, provenance, images,
+                         calibrate ? nlohmann::ordered_json{{"temperature_scaling", calibration_note}}
+                                   : nlohmann::ordered_json::object());
 }
 
 }  // namespace
@@ -199,6 +255,9 @@ void add_evaluate_command(CLI::App& app, Runner& run) {
   cmd->add_option("--split", a->split, "Split to evaluate: .npz train|val|test; manifest rows with this split (default test)");
   cmd->add_option("--batch", a->batch, "Images per forward pass")->check(CLI::PositiveNumber);
   cmd->add_option("--device", a->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  auto* cal = cmd->add_option("--calibrate-on", a->calibrate_on,
+                              "Fit temperature scaling on this split (e.g. val) and evaluate with it");
+  cmd->add_flag("--save-temperature", a->save_temperature, "Store the fitted temperature in the bundle")->needs(cal);
   add_score_options(cmd, a->score);
   cmd->callback([&run, a] { run = [a] { return run_evaluate(*a); }; });
 }

@@ -105,7 +105,7 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o) {
 }
 
 int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& a, const nlohmann::ordered_json& provenance,
-                    const std::vector<std::string>& image_paths) {
+                    const std::vector<std::string>& image_paths, const nlohmann::ordered_json& extra) {
   metrics::EvaluationOptions opts;
   opts.decision = {.threshold = a.threshold,
                    .target_sensitivity = a.target_sensitivity,
@@ -133,6 +133,7 @@ int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& a, co
     js["subgroups"] = metrics::subgroups_json(*audit);
     js["subgroup_audit"] = metrics::audit_json(*audit);
   }
+  for (auto it = extra.begin(); it != extra.end(); ++it) js[it.key()] = it.value();
   // The report is rendered before anything is written, so a failure leaves neither file.
   auto html = metrics::render_report(js, set, {.provenance = provenance, .image_paths = image_paths});
   if (!html) return report(html.error());

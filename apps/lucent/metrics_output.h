@@ -36,8 +36,9 @@ void add_score_options(CLI::App* cmd, ScoreOptions& options);
 // Evaluates, audits the subgroups the set carries, renders the report, then writes
 // OUT/metrics.json and OUT/report.html (nothing is written when a step fails) and prints the
 // table. `provenance` goes into the report header; `image_paths` (empty or one per case) gives
-// thumbnails. Returns the process exit code.
+// thumbnails; the members of `extra` are added to metrics.json. Returns the process exit code.
 int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& options,
-                    const nlohmann::ordered_json& provenance, const std::vector<std::string>& image_paths);
+                    const nlohmann::ordered_json& provenance, const std::vector<std::string>& image_paths,
+                    const nlohmann::ordered_json& extra = nlohmann::ordered_json::object());
 
 }  // namespace lucent::app

@@ -57,6 +57,21 @@ PY
 then pass "evaluate on the test split: 156 cases, AUC equal to training's, report and predictions written"
 else bad "evaluate exit $rc"; tail -5 "$WORK/eval.log"; fi
 
+cp -r "$WORK/run/bundle" "$WORK/bundle-cal"
+"$LUCENT_BIN" --threads 1 evaluate "$WORK/bundle-cal" --data "$DATA/medmnist/breastmnist.npz" --calibrate-on val \
+  --save-temperature --bootstrap 100 --out "$WORK/eval-cal" > "$WORK/eval-cal.log" 2>&1; rc=$?
+[ $rc -eq 0 ] && "$LUCENT_BIN" bundle verify "$WORK/bundle-cal" > /dev/null 2>&1 && /usr/bin/python3 -c '
+import json, sys
+c, u, b = (json.load(open(f)) for f in sys.argv[1:4])
+t = c["temperature_scaling"]["temperature"]
+assert t > 0 and c["temperature_scaling"]["fitted_on"] == "val", c["temperature_scaling"]
+assert abs(c["metrics"]["auc"]["value"] - u["metrics"]["auc"]["value"]) < 1e-6  # ranking kept
+assert abs(b["temperature"] - t) < 1e-12, (b["temperature"], t)' "$WORK/eval-cal/metrics.json" "$WORK/eval/metrics.json" \
+  "$WORK/bundle-cal/bundle.json" && pass "temperature fitted on val, AUC unchanged, stored in the re-hashed bundle" \
+  || { bad "calibrate exit $rc"; tail -5 "$WORK/eval-cal.log"; }
+err=$("$LUCENT_BIN" evaluate "$WORK/run/bundle" --data "$DATA/medmnist/breastmnist.npz" --calibrate-on test --out "$WORK/eval5" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "calibrate-on" <<<"$err" && pass "calibrating on the evaluated split is refused" || bad "calibrate on test: exit $rc: $err"
+
 /usr/bin/python3 - "$DATA/medmnist/breastmnist.npz" "$WORK/pngs" <<'PY'
 import numpy as np, os, struct, sys, zlib
 npz, out = sys.argv[1], sys.argv[2]
