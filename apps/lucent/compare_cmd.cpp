@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "lucent/core/atomic_file.h"
 #include "lucent/metrics/compare.h"
+#include "metrics_output.h"
 
 namespace lucent::app {
 namespace {
@@ -15,16 +16,8 @@ struct CompareArgs {
   std::vector<std::string> preds;
   std::string truth;
   std::string task;
-  std::optional<double> threshold;
-  std::optional<double> target_sensitivity;
-  std::optional<double> target_specificity;
-  std::optional<double> max_fpr;
-  int64_t bootstrap = 2000;
-  int64_t seed = 0;
-  double confidence = 0.95;
-  std::string ci = "bca";
   std::string patient_column;
-  std::string out = ".";
+  ScoreOptions score;  // decision rule, bootstrap, --out (no subgroups)
 };
 
 std::string fixed(const std::optional<double>& v, int digits = 4) {
@@ -83,21 +76,12 @@ int run_compare(const CompareArgs& a) {
   read.patient_column = a.patient_column;
   auto pair = metrics::read_paired_files(a.preds[0], a.preds[1], a.truth, *task, read);
   if (!pair) return report(pair.error());
-  metrics::EvaluationOptions opts;
-  opts.decision = {.threshold = a.threshold,
-                   .target_sensitivity = a.target_sensitivity,
-                   .target_specificity = a.target_specificity};
-  opts.max_fpr = a.max_fpr;
-  opts.bootstrap.resamples = a.bootstrap;
-  opts.bootstrap.confidence = a.confidence;
-  opts.bootstrap.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
-  opts.seed = static_cast<uint64_t>(a.seed);
-  auto c = metrics::compare(*pair, opts);
+  auto c = metrics::compare(*pair, evaluation_options(a.score));
   if (!c) return report(c.error());
   std::error_code ec;
-  fs::create_directories(a.out, ec);
-  if (ec) return report(Error(ErrorCode::kIoError, "cannot create output folder " + a.out + ": " + ec.message()));
-  const fs::path out = fs::path(a.out) / "compare.json";
+  fs::create_directories(a.score.out, ec);
+  if (ec) return report(Error(ErrorCode::kIoError, "cannot create output folder " + a.score.out + ": " + ec.message()));
+  const fs::path out = fs::path(a.score.out) / "compare.json";
   if (auto st = write_file_atomically(out, metrics::to_json(*c).dump(2) + "\n"); !st) return report(st.error());
   print_table(*c);
   std::printf("compare: %s\n", out.c_str());
@@ -115,22 +99,8 @@ void add_compare_command(CLI::App& app, Runner& run) {
   cmd->add_option("--task", a->task, "binary, multiclass, multilabel or ordinal")
       ->required()
       ->check(CLI::IsMember({"binary", "multiclass", "multilabel", "ordinal"}));
-  auto* thr = cmd->add_option("--threshold", a->threshold, "Binary/multilabel: positive when score >= T (default 0.5)");
-  auto* sens = cmd->add_option("--target-sensitivity", a->target_sensitivity,
-                               "Binary: each model at its highest threshold reaching this sensitivity")
-                   ->check(CLI::Range(0.0, 1.0));
-  auto* spec = cmd->add_option("--target-specificity", a->target_specificity,
-                               "Binary: each model at its lowest threshold reaching this specificity")
-                   ->check(CLI::Range(0.0, 1.0));
-  thr->excludes(sens)->excludes(spec);
-  sens->excludes(spec);
-  cmd->add_option("--max-fpr", a->max_fpr, "Also compare partial AUC up to this FPR")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--bootstrap", a->bootstrap, "Paired bootstrap resamples (0 = none)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", a->seed, "Seed of the bootstrap")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--confidence", a->confidence, "Confidence level of the intervals")->check(CLI::Range(0.5, 0.999));
-  cmd->add_option("--ci", a->ci, "Bootstrap interval: bca or percentile")->check(CLI::IsMember({"bca", "percentile"}));
   cmd->add_option("--patient-column", a->patient_column, "Truth column with the patient id: resample patients");
-  cmd->add_option("--out", a->out, "Folder for compare.json (default: current folder)");
+  add_score_options(cmd, a->score, /*with_subgroups=*/false, "compare.json");
   cmd->callback([&run, a] { run = [a] { return run_compare(*a); }; });
 }
 

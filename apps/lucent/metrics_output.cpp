@@ -76,7 +76,7 @@ void print_subgroups(const metrics::SubgroupAudit& audit) {
 
 }  // namespace
 
-void add_score_options(CLI::App* cmd, ScoreOptions& o) {
+void add_score_options(CLI::App* cmd, ScoreOptions& o, bool with_subgroups, const std::string& what) {
   auto* thr = cmd->add_option("--threshold", o.threshold, "Binary/multilabel: positive when score >= T (default 0.5)");
   auto* sens = cmd->add_option("--target-sensitivity", o.target_sensitivity,
                                "Binary: use the highest threshold reaching this sensitivity")
@@ -93,19 +93,20 @@ void add_score_options(CLI::App* cmd, ScoreOptions& o) {
   cmd->add_option("--seed", o.seed, "Seed of the bootstrap")->check(CLI::NonNegativeNumber);
   cmd->add_option("--confidence", o.confidence, "Confidence level of the intervals")->check(CLI::Range(0.5, 0.999));
   cmd->add_option("--ci", o.ci, "Bootstrap interval: bca or percentile")->check(CLI::IsMember({"bca", "percentile"}));
-  cmd->add_option("--subgroup", o.subgroups,
-                  "Column to audit by (sex, age band, site…): every metric per value; repeatable");
-  cmd->add_option("--min-subgroup", o.min_subgroup,
-                  "Subgroups with fewer cases (patients when patients are known) are reported as too small (default 30)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--min-subgroup-class", o.min_subgroup_class,
-                  "…or with fewer positives or negatives (every class for multiclass) than this (default 5)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--out", o.out, "Folder for metrics.json and report.html (default: current folder)");
+  if (with_subgroups) {
+    cmd->add_option("--subgroup", o.subgroups,
+                    "Column to audit by (sex, age band, site…): every metric per value; repeatable");
+    cmd->add_option("--min-subgroup", o.min_subgroup,
+                    "Subgroups with fewer cases (patients when patients are known) are reported as too small (default 30)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--min-subgroup-class", o.min_subgroup_class,
+                    "…or with fewer positives or negatives (every class for multiclass) than this (default 5)")
+        ->check(CLI::NonNegativeNumber);
+  }
+  cmd->add_option("--out", o.out, "Folder for " + what + " (default: current folder)");
 }
 
-int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& a, const nlohmann::ordered_json& provenance,
-                    const std::vector<std::string>& image_paths, const nlohmann::ordered_json& extra) {
+metrics::EvaluationOptions evaluation_options(const ScoreOptions& a) {
   metrics::EvaluationOptions opts;
   opts.decision = {.threshold = a.threshold,
                    .target_sensitivity = a.target_sensitivity,
@@ -115,6 +116,12 @@ int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& a, co
   opts.bootstrap.confidence = a.confidence;
   opts.bootstrap.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
   opts.seed = static_cast<uint64_t>(a.seed);
+  return opts;
+}
+
+int score_and_write(const metrics::PredictionSet& set, const ScoreOptions& a, const nlohmann::ordered_json& provenance,
+                    const std::vector<std::string>& image_paths, const nlohmann::ordered_json& extra) {
+  const auto opts = evaluation_options(a);
   auto e = metrics::evaluate(set, opts);
   if (!e) return report(e.error());
   std::optional<metrics::SubgroupAudit> audit;

@@ -30,8 +30,13 @@ struct ScoreOptions {
 };
 
 // Registers --threshold/--target-sensitivity/--target-specificity, --max-fpr, --bootstrap,
-// --seed, --confidence, --ci, --subgroup, --min-subgroup, --min-subgroup-class and --out.
-void add_score_options(CLI::App* cmd, ScoreOptions& options);
+// --seed, --confidence, --ci, --out and, `with_subgroups`, --subgroup, --min-subgroup,
+// --min-subgroup-class. `what` names the output files in --out's help.
+void add_score_options(CLI::App* cmd, ScoreOptions& options, bool with_subgroups = true,
+                       const std::string& what = "metrics.json and report.html");
+
+// The decision rule, bootstrap and seed of `options` for metrics::evaluate / compare.
+[[nodiscard]] metrics::EvaluationOptions evaluation_options(const ScoreOptions& options);
 
 // Evaluates, audits the subgroups the set carries, renders the report, then writes
 // OUT/metrics.json and OUT/report.html (nothing is written when a step fails) and prints the
