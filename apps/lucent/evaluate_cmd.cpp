@@ -5,7 +5,8 @@
 // the rows of --split when it has a split column, e.g. a run's split.csv) or an image folder
 // ROOT/<class>/... (every image). The bundle's own preprocessing and temperature are used;
 // --calibrate-on SPLIT fits a temperature on another split instead (metrics/temperature.h),
-// reports it, and with --save-temperature stores it in the bundle (re-hashed).
+// reports it, and with --save-temperature stores it in the bundle (re-hashed); --threshold-on
+// SPLIT picks the threshold for a target sensitivity/specificity there and applies it here.
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "lucent/io/image_io.h"
 #include "lucent/metrics/report.h"
 #include "lucent/metrics/temperature.h"
+#include "lucent/metrics/threshold.h"
 #include "lucent/nets/bundle.h"
 #include "lucent/train/trainer.h"
 #include "metrics_output.h"
@@ -36,6 +38,7 @@ struct EvaluateArgs {
   std::string device = "cpu";
   std::string calibrate_on;
   bool save_temperature = false;
+  std::string threshold_on;
   ScoreOptions score;
 };
 
@@ -92,6 +95,25 @@ Result<Loaded> load_data(const EvaluateArgs& a, const std::string& split_name, c
   return out;
 }
 
+// Probabilities (N, K) → PredictionSet rows: binary keeps the positive class's column.
+void append_cases(const at::Tensor& probs, const data::TensorDataset& ds, Task task, metrics::PredictionSet& set) {
+  const auto p = probs.contiguous();
+  const auto y = ds.labels().contiguous();
+  auto pa = p.accessor<double, 2>();
+  auto ya = y.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < p.size(0); ++i) {
+    set.ids.push_back(ds.ids()[static_cast<std::size_t>(i)]);
+    std::vector<double> s;
+    if (task == Task::kBinary) s.push_back(pa[i][1]);
+    else
+      for (int64_t k = 0; k < p.size(1); ++k) s.push_back(pa[i][k]);
+    set.scores.push_back(std::move(s));
+    std::vector<int> l;
+    for (int64_t k = 0; k < y.size(1); ++k) l.push_back(static_cast<int>(ya[i][k]));
+    set.labels.push_back(std::move(l));
+  }
+}
+
 int run_evaluate(const EvaluateArgs& a) {
   nets::NetRegistry nets;
   nets::register_builtin_nets(nets);
@@ -116,60 +138,42 @@ int run_evaluate(const EvaluateArgs& a) {
   const at::Tensor probs =
       train::predict_probabilities(*bundle->net, ds, *task, a.batch, calibrate ? 1.0 : bm.temperature, a.device);
 
-  // The cases as a PredictionSet: binary scores are the positive class's probability.
   metrics::PredictionSet set;
   set.task = *task;
   set.classes = static_cast<int>(bm.labels.size());
-  const auto p = probs.contiguous();
-  const auto y = ds.labels().contiguous();
-  auto pa = p.accessor<double, 2>();
-  auto ya = y.accessor<int64_t, 2>();
-  for (int64_t i = 0; i < p.size(0); ++i) {
-    set.ids.push_back(ds.ids()[static_cast<std::size_t>(i)]);
-    std::vector<double> s;
-    if (*task == Task::kBinary) s.push_back(pa[i][1]);
-    else
-      for (int64_t k = 0; k < p.size(1); ++k) s.push_back(pa[i][k]);
-    set.scores.push_back(std::move(s));
-    std::vector<int> l;
-    for (int64_t k = 0; k < y.size(1); ++k) l.push_back(static_cast<int>(ya[i][k]));
-    set.labels.push_back(std::move(l));
-  }
+  append_cases(probs, ds, *task, set);
+
+  // Another split of the same data (temperature 1), for the temperature or the threshold.
+  auto other_split = [&](const std::string& split, const std::string& flag) -> Result<metrics::PredictionSet> {
+    if (split == a.split)
+      return fail(ErrorCode::kInvalidArgument, flag + " " + split + " is the split being evaluated; choose on another "
+                                                                    "split (e.g. val) so the evaluation stays honest");
+    auto held = load_data(a, split, bm, *task, *preprocess);
+    if (!held) return std::unexpected(held.error().with_context(flag + " " + split));
+    if (!held->note.empty())
+      return fail(ErrorCode::kInvalidArgument, flag + " needs data with splits; " + a.data + " has none");
+    metrics::PredictionSet out;
+    out.task = *task;
+    append_cases(train::predict_probabilities(*bundle->net, *held->dataset, *task, a.batch, 1.0, a.device),
+                 *held->dataset, *task, out);
+    return out;
+  };
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  double temperature = 1.0;
   nlohmann::ordered_json calibration_note;
   if (calibrate) {
-    if (a.calibrate_on == a.split)
-      return report(Error(ErrorCode::kInvalidArgument, "--calibrate-on " + a.calibrate_on +
-                                                           " is the split being evaluated; fit the temperature on "
-                                                           "another split (e.g. val) so the evaluation stays honest"));
-    auto held = load_data(a, a.calibrate_on, bm, *task, *preprocess);
-    if (!held) return report(held.error().with_context("--calibrate-on " + a.calibrate_on));
-    if (!held->note.empty())
-      return report(Error(ErrorCode::kInvalidArgument, "--calibrate-on needs data with splits; " + a.data + " has none"));
-    const at::Tensor hp =
-        train::predict_probabilities(*bundle->net, *held->dataset, *task, a.batch, 1.0, a.device).contiguous();
-    const auto hl = held->dataset->labels().contiguous();
-    std::vector<std::vector<double>> hs;
-    std::vector<std::vector<int>> hy;
-    auto ha = hp.accessor<double, 2>();
-    auto hla = hl.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < hp.size(0); ++i) {
-      std::vector<double> row;
-      if (*task == Task::kBinary) row.push_back(ha[i][1]);
-      else
-        for (int64_t k = 0; k < hp.size(1); ++k) row.push_back(ha[i][k]);
-      hs.push_back(std::move(row));
-      std::vector<int> l;
-      for (int64_t k = 0; k < hl.size(1); ++k) l.push_back(static_cast<int>(hla[i][k]));
-      hy.push_back(std::move(l));
-    }
-    auto fit = metrics::fit_temperature(hs, hy, *task);
+    auto held = other_split(a.calibrate_on, "--calibrate-on");
+    if (!held) return report(held.error());
+    auto fit = metrics::fit_temperature(held->scores, held->labels, *task);
     if (!fit) return report(fit.error());
+    temperature = fit->temperature;
     set.scores = metrics::apply_temperature(set.scores, *task, fit->temperature);
     calibration_note = {{"temperature", fit->temperature}, {"fitted_on", a.calibrate_on},
-                        {"cases", hp.size(0)},          {"nll_before", fit->nll_before},
+                        {"cases", held->ids.size()},    {"nll_before", fit->nll_before},
                         {"nll_after", fit->nll_after},  {"at_bound", fit->at_bound}};
-    std::printf("temperature %.4f fitted on %s (%lld cases; NLL %.4f -> %.4f)%s\n", fit->temperature,
-                a.calibrate_on.c_str(), static_cast<long long>(hp.size(0)), fit->nll_before, fit->nll_after,
+    extra["temperature_scaling"] = calibration_note;
+    std::printf("temperature %.4f fitted on %s (%zu cases; NLL %.4f -> %.4f)%s\n", fit->temperature,
+                a.calibrate_on.c_str(), held->ids.size(), fit->nll_before, fit->nll_after,
                 fit->at_bound ? "; at the search bound: the split is nearly separable" : "");
     if (a.save_temperature) {
       auto manifest = bm;
@@ -178,6 +182,35 @@ int run_evaluate(const EvaluateArgs& a) {
       if (auto st = nets::save_bundle(a.bundle, *bundle->net, manifest); !st) return report(st.error());
       std::printf("bundle %s: temperature stored, SHA256SUMS rewritten\n", a.bundle.c_str());
     }
+  }
+  // An operating point chosen on another split and applied, fixed, to this one.
+  ScoreOptions score = a.score;
+  if (!a.threshold_on.empty()) {
+    if (*task != Task::kBinary || !(score.target_sensitivity || score.target_specificity))
+      return report(Error(ErrorCode::kInvalidArgument, "--threshold-on needs a binary bundle and --target-sensitivity "
+                                                       "or --target-specificity"));
+    auto held = other_split(a.threshold_on, "--threshold-on");
+    if (!held) return report(held.error());
+    std::vector<double> hs;
+    std::vector<int> hy;
+    for (const auto& r : metrics::apply_temperature(held->scores, *task, temperature)) hs.push_back(r[0]);
+    for (const auto& l : held->labels) hy.push_back(l[0]);
+    auto op = score.target_sensitivity ? metrics::threshold_for_sensitivity(hs, hy, *score.target_sensitivity)
+                                       : metrics::threshold_for_specificity(hs, hy, *score.target_specificity);
+    if (!op) return report(op.error().with_context("--threshold-on " + a.threshold_on));
+    extra["operating_point_chosen_on"] = {
+        {"split", a.threshold_on},
+        {"rule", score.target_sensitivity ? "target_sensitivity" : "target_specificity"},
+        {"target", score.target_sensitivity ? *score.target_sensitivity : *score.target_specificity},
+        {"threshold", op->threshold},
+        {"sensitivity", op->sensitivity},
+        {"specificity", op->specificity},
+        {"cases", hs.size()}};
+    std::printf("threshold %.6f chosen on %s (sensitivity %.4f, specificity %.4f there)\n", op->threshold,
+                a.threshold_on.c_str(), op->sensitivity, op->specificity);
+    score.threshold = op->threshold;
+    score.target_sensitivity.reset();
+    score.target_specificity.reset();
   }
   std::vector<std::string> images;
   if (!loaded->entries.empty()) {
@@ -238,9 +271,7 @@ int run_evaluate(const EvaluateArgs& a) {
     provenance["training data.sha256"] = bm.training["data"]["sha256"];
   if (!loaded->note.empty()) std::printf("note: %s\n", loaded->note.c_str());
   if (calibrate) provenance["temperature"] = calibration_note["temperature"];
-  return score_and_write(set, a.score, provenance, images,
-                         calibrate ? nlohmann::ordered_json{{"temperature_scaling", calibration_note}}
-                                   : nlohmann::ordered_json::object());
+  return score_and_write(set, score, provenance, images, extra);
 }
 
 }  // namespace
@@ -258,6 +289,9 @@ void add_evaluate_command(CLI::App& app, Runner& run) {
   auto* cal = cmd->add_option("--calibrate-on", a->calibrate_on,
                               "Fit temperature scaling on this split (e.g. val) and evaluate with it");
   cmd->add_flag("--save-temperature", a->save_temperature, "Store the fitted temperature in the bundle")->needs(cal);
+  cmd->add_option("--threshold-on", a->threshold_on,
+                  "Binary: choose the --target-sensitivity/--target-specificity threshold on this split (e.g. val) "
+                  "and apply it unchanged to the evaluated one");
   add_score_options(cmd, a->score);
   cmd->callback([&run, a] { run = [a] { return run_evaluate(*a); }; });
 }

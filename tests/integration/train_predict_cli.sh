@@ -69,6 +69,16 @@ assert abs(c["metrics"]["auc"]["value"] - u["metrics"]["auc"]["value"]) < 1e-6  
 assert abs(b["temperature"] - t) < 1e-12, (b["temperature"], t)' "$WORK/eval-cal/metrics.json" "$WORK/eval/metrics.json" \
   "$WORK/bundle-cal/bundle.json" && pass "temperature fitted on val, AUC unchanged, stored in the re-hashed bundle" \
   || { bad "calibrate exit $rc"; tail -5 "$WORK/eval-cal.log"; }
+"$LUCENT_BIN" --threads 1 evaluate "$WORK/run/bundle" --data "$DATA/medmnist/breastmnist.npz" --target-sensitivity 0.9 \
+  --threshold-on val --bootstrap 100 --out "$WORK/eval-op" > "$WORK/eval-op.log" 2>&1; rc=$?
+[ $rc -eq 0 ] && /usr/bin/python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+c = m["operating_point_chosen_on"]
+assert c["split"] == "val" and c["sensitivity"] >= 0.9 and c["cases"] == 78, c
+assert abs(m["operating_point"]["threshold"] - c["threshold"]) < 1e-12, (m["operating_point"], c)' "$WORK/eval-op/metrics.json" \
+  && pass "threshold for sensitivity 0.9 chosen on val (78 cases) and applied unchanged to test" \
+  || { bad "threshold-on exit $rc"; tail -5 "$WORK/eval-op.log"; }
 err=$("$LUCENT_BIN" evaluate "$WORK/run/bundle" --data "$DATA/medmnist/breastmnist.npz" --calibrate-on test --out "$WORK/eval5" 2>&1); rc=$?
 [ $rc -eq 2 ] && grep -q "calibrate-on" <<<"$err" && pass "calibrating on the evaluated split is refused" || bad "calibrate on test: exit $rc: $err"
 
