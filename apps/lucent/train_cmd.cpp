@@ -6,6 +6,7 @@
 #include "lucent/core/config.h"
 #include "lucent/core/log.h"
 #include "lucent/nets/net.h"
+#include "lucent/train/seg_trainer.h"
 #include "lucent/train/trainer.h"
 #include "lucent/transforms/transform.h"
 
@@ -48,6 +49,30 @@ void print_comparison(const nlohmann::json& reference, const train::TrainResult&
   std::printf("(published rows: MedMNIST v2, Yang et al., Sci. Data 2023, Table 3)\n");
 }
 
+// Segmentation: the test metrics pooled inside the ROI, and the published rows a recipe may
+// carry under `reference:` as {name: {dice: …, auc: …, accuracy: …}}.
+void print_seg_comparison(const nlohmann::json& reference, const train::TrainResult& r, const std::string& name) {
+  const auto& t = r.test_metrics;
+  if (!t.contains("dice")) {
+    std::printf("\nno test cases; best validation Dice %.4f (epoch %lld, %.0f s)\n", r.val_metrics.value("dice", 0.0),
+                static_cast<long long>(r.best_epoch), r.seconds);
+    return;
+  }
+  std::printf("\n%-28s %8s %8s %8s\n", ("test: " + name).c_str(), "Dice", "AUC", "Acc");
+  std::printf("%-28s %8.4f %8.4f %8.4f   <- this run (best epoch %lld, %.0f s)\n", "Lucent", t["dice"].get<double>(),
+              t.value("auc", 0.0), t["accuracy"].get<double>(), static_cast<long long>(r.best_epoch), r.seconds);
+  if (!reference.is_object()) return;
+  for (auto it = reference.begin(); it != reference.end(); ++it) {
+    if (!it->is_object()) continue;
+    std::printf("%-28s", it.key().c_str());
+    for (const char* k : {"dice", "auc", "accuracy"}) {
+      if (it->contains(k) && (*it)[k].is_number()) std::printf(" %8.4f", (*it)[k].get<double>());
+      else std::printf(" %8s", "-");
+    }
+    std::printf("\n");
+  }
+}
+
 int run_train(const TrainArgs& a) {
   auto cfg_json = load_config(a.config);
   if (!cfg_json) return report(cfg_json.error());
@@ -70,9 +95,16 @@ int run_train(const TrainArgs& a) {
     std::printf("training %s (%s) on %s, seed %llu, %lld epochs → %s\n", cfg->name.c_str(), cfg->model.name.c_str(),
                 cfg->data.path.filename().c_str(), static_cast<unsigned long long>(cfg->seed),
                 static_cast<long long>(cfg->epochs), out.c_str());
-  auto result = train::run_training(*cfg, {.out_dir = out, .device = device, .resume = a.resume, .quiet = a.quiet,
-                                           .interrupt = &g_interrupt},
-                                    nets, tfs);
+  const train::TrainOptions options{.out_dir = out, .device = device, .resume = a.resume, .quiet = a.quiet,
+                                    .interrupt = &g_interrupt};
+  if (cfg->task_kind == "segmentation") {
+    auto result = train::run_segmentation_training(*cfg, options, nets, tfs);
+    if (!result) return report(result.error());
+    print_seg_comparison(reference, *result, cfg->name);
+    std::printf("bundle: %s\nmetrics: %s\n", result->bundle_dir.c_str(), (out / "metrics.json").c_str());
+    return 0;
+  }
+  auto result = train::run_training(*cfg, options, nets, tfs);
   if (!result) return report(result.error());
   print_comparison(reference, *result, cfg->name);
   std::printf("bundle: %s\nmetrics: %s\n", result->bundle_dir.c_str(), (out / "metrics.json").c_str());

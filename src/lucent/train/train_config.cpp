@@ -1,5 +1,7 @@
 #include "lucent/train/train_config.h"
 
+#include <cmath>
+
 #include "lucent/core/config.h"
 
 namespace lucent::train {
@@ -15,7 +17,56 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   r.integer("threads", 0, 0);  // consumed by the CLI
   r.string("device", "cpu", {"cpu", "cuda"});
 
-  c.data.kind = r.string("data.kind", "medmnist", {"medmnist", "manifest", "image_folder"});
+  c.task_kind = r.string("task", "classification", {"classification", "segmentation"});
+  const bool seg = c.task_kind == "segmentation";
+  if (seg) {
+    c.data.kind = r.string("data.kind", "seg_folder", {"seg_folder", "seg_manifest", "drive"});
+    auto& s = c.seg;
+    s.num_classes = r.integer("data.num_classes", 2, 2, 254);
+    if (auto remap = r.raw("data.remap", nlohmann::json::object()); remap.is_object()) {
+      for (auto it = remap.begin(); it != remap.end(); ++it) {
+        try {
+          s.remap[std::stoll(it.key())] = it->get<int64_t>();
+        } catch (const std::exception&) {
+          return fail(ErrorCode::kInvalidArgument, source + ": data.remap maps whole numbers to labels, e.g. {255: 1}; got " +
+                                                       it.key() + ": " + it->dump());
+        }
+      }
+    } else {
+      return fail(ErrorCode::kInvalidArgument, source + ": data.remap must be a mapping such as {255: 1}");
+    }
+    s.images = r.string("data.images", "images");
+    s.masks = r.string("data.masks", s.images == "images" ? "masks" : s.images);
+    s.mask_suffix = r.string("data.mask_suffix", "");
+    s.roi = r.string("data.roi", "");
+    s.roi_suffix = r.string("data.roi_suffix", "");
+    s.val_count = r.integer("data.split.val_count", 0, 0);
+    const auto patch = r.numbers("train.patch_size", {64, 64});
+    s.patch_size.assign(patch.begin(), patch.end());
+    for (double p : patch)
+      if (p < 1 || p != std::floor(p) || p > 4096)
+        return fail(ErrorCode::kInvalidArgument, source + ": train.patch_size entries must be whole numbers in 1..4096");
+    if (s.patch_size.size() != 2 && s.patch_size.size() != 3)
+      return fail(ErrorCode::kInvalidArgument, source + ": train.patch_size has 2 (Y, X) or 3 (Z, Y, X) entries");
+    s.patches_per_image = r.integer("train.patches_per_image", 64, 1, 100000);
+    s.pos_fraction = r.number("train.pos_fraction", 0.5, 0.0, 1.0);
+    s.batch_dice = r.boolean("train.batch_dice", false);
+    s.tversky_alpha = r.number("train.tversky_alpha", 0.5, 0.0, 1.0);
+    s.tversky_beta = r.number("train.tversky_beta", 0.5, 0.0, 1.0);
+    s.val_every = r.integer("train.val_every", 1, 1);
+    const auto ipatch = r.numbers("infer.patch_size", patch);
+    s.infer_patch_size.assign(ipatch.begin(), ipatch.end());
+    if (s.infer_patch_size.size() != s.patch_size.size())
+      return fail(ErrorCode::kInvalidArgument, source + ": infer.patch_size needs as many entries as train.patch_size");
+    s.overlap = r.number("infer.overlap", 0.5, 0.0, 0.95);
+    s.blend = r.string("infer.blend", "gaussian", {"gaussian", "constant"});
+    s.infer_batch_size = r.integer("infer.batch_size", 4, 1, 1024);
+    s.flip_tta = r.boolean("infer.flip_tta", false);
+    s.threshold = r.number("infer.threshold", 0.5, 0.0, 1.0);
+    s.min_component_voxels = r.integer("infer.min_component_voxels", 0, 0);
+  } else {
+    c.data.kind = r.string("data.kind", "medmnist", {"medmnist", "manifest", "image_folder"});
+  }
   const std::string path = r.string("data.path", "");
   const std::string task = r.string("data.task", "auto", {"auto", "binary", "multiclass", "ordinal", "multilabel"});
   if (task != "auto") c.data.task = *parse_task(task);
@@ -60,7 +111,12 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   o.warmup_epochs = r.number("train.warmup_epochs", 0.0, 0.0);
   o.final_lr_fraction = r.number("train.final_lr_fraction", 0.0, 0.0, 1.0);
   auto& l = c.loss;
-  l.name = r.string("train.loss", "auto", {"auto", "cross_entropy", "bce", "focal"});
+  if (seg) {
+    c.seg.loss = r.string("train.loss", "dice_ce", {"dice_ce", "dice", "focal", "tversky"});
+    l.name = c.seg.loss;
+  } else {
+    l.name = r.string("train.loss", "auto", {"auto", "cross_entropy", "bce", "focal"});
+  }
   l.label_smoothing = r.number("train.label_smoothing", 0.0, 0.0, 0.5);
   l.class_weights = r.string("train.class_weights", "none", {"none", "balanced"});
   l.focal_gamma = r.number("train.focal_gamma", 2.0, 0.0, 10.0);
@@ -69,7 +125,8 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   c.mixup_alpha = r.number("train.mixup_alpha", 0.0, 0.0, 10.0);
   c.cutmix_alpha = r.number("train.cutmix_alpha", 0.0, 0.0, 10.0);
   c.early_stopping_patience = r.integer("train.early_stopping_patience", 0, 0);
-  c.select_metric = r.string("train.select_metric", "auc", {"auc", "acc", "loss"});
+  c.select_metric = seg ? r.string("train.select_metric", "dice", {"dice", "loss"})
+                        : r.string("train.select_metric", "auc", {"auc", "acc", "loss"});
   c.max_batches_per_epoch = r.integer("train.max_batches_per_epoch", 0, 0);
   c.amp = r.string("train.amp", "off", {"off", "bf16", "fp16", "auto"});
   if (auto st = r.finish(); !st) return std::unexpected(st.error());

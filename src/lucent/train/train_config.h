@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -45,8 +46,37 @@ struct LossConfig {
   double focal_gamma = 2.0;
 };
 
+// Segmentation recipes (`task: segmentation`): data layout, patch sampling, loss and the
+// sliding-window inference used for validation, test and the bundle.
+struct SegConfig {
+  int64_t num_classes = 2;                 // data.num_classes: labels 0..K-1 (background = 0)
+  std::map<int64_t, int64_t> remap;        // data.remap {mask value: label}
+  std::string images = "images";           // seg_folder: folders relative to data.path
+  std::string masks = "masks";
+  std::string mask_suffix;                 // "_mask": BUSI-style masks beside the images
+  std::string roi;                         // ROI / field-of-view folder ("" = none)
+  std::string roi_suffix;
+  int64_t val_count = 0;                   // data.split.val_count: exact validation patients
+  std::vector<int64_t> patch_size{64, 64}; // train.patch_size (Y, X) or (Z, Y, X)
+  int64_t patches_per_image = 64;          // per training image and epoch
+  double pos_fraction = 0.5;               // patches centred on foreground
+  std::string loss = "dice_ce";            // dice_ce | dice | focal | tversky
+  bool batch_dice = false;
+  double tversky_alpha = 0.5, tversky_beta = 0.5;
+  int64_t val_every = 1;                   // train.val_every: validate every N epochs (and the last)
+  std::vector<int64_t> infer_patch_size;   // infer.patch_size (default: train.patch_size)
+  double overlap = 0.5;                    // infer.overlap
+  std::string blend = "gaussian";          // infer.blend: gaussian | constant
+  int64_t infer_batch_size = 4;            // infer.batch_size (windows per forward pass)
+  bool flip_tta = false;                   // infer.flip_tta
+  double threshold = 0.5;                  // infer.threshold (binary, on the foreground probability)
+  int64_t min_component_voxels = 0;        // infer.min_component_voxels (post-processing; 0 = off)
+};
+
 struct TrainConfig {
   std::string name = "run";
+  std::string task_kind = "classification";  // `task`: classification | segmentation
+  SegConfig seg;
   uint64_t seed = 0;
   DataConfig data;
   nets::NetSpec model;                    // spatial_dims/in_channels/num_outputs filled from data

@@ -1,0 +1,50 @@
+// Helpers shared by the classification trainer (trainer.cpp) and the segmentation trainer
+// (seg_trainer.cpp): learning-rate schedules, optimisers, checkpoints. Internal to lucent::train.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lucent/core/error.h"
+#include "lucent/nets/net.h"
+#include "lucent/train/train_config.h"
+
+namespace lucent::train::internal {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Learning rate at a (fractional) epoch position.
+double learning_rate(const OptimConfig& o, double epoch_pos, int64_t epochs);
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimConfig& o, std::vector<at::Tensor> params);
+void set_lr(torch::optim::Optimizer& opt, double lr);
+
+struct Checkpoint {
+  int64_t next_epoch = 0;
+  double best_value = -std::numeric_limits<double>::infinity();
+  int64_t best_epoch = -1;
+  int64_t epochs_without_improvement = 0;
+  int64_t step = 0;
+  nlohmann::json best_val = nlohmann::json::object();
+  std::vector<double> amp_scaler;  // fp16 loss scale and growth tracker (AmpContext::state)
+};
+
+// The folder is written as a whole under a temporary name, then renamed into place.
+[[nodiscard]] Status save_checkpoint(const std::filesystem::path& dir, nets::Net& net, nets::Net* ema,
+                                     torch::optim::Optimizer& opt, const Checkpoint& c, const nlohmann::json& config);
+// kInvalidArgument when the recipe differs from the one the checkpoint was written with.
+[[nodiscard]] Result<Checkpoint> load_checkpoint(const std::filesystem::path& dir, nets::Net& net, nets::Net* ema,
+                                                 torch::optim::Optimizer& opt, const nlohmann::json& config,
+                                                 const torch::Device& device);
+// "m:ss"
+std::string format_duration(double s);
+
+}  // namespace lucent::train::internal

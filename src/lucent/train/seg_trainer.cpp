@@ -1,0 +1,477 @@
+#include "lucent/train/seg_trainer.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "lucent/core/atomic_file.h"
+#include "lucent/core/hash.h"
+#include "lucent/core/log.h"
+#include "lucent/infer/postprocess.h"
+#include "lucent/infer/sliding_window.h"
+#include "lucent/metrics/classification.h"
+#include "lucent/metrics/segmentation.h"
+#include "lucent/nets/bundle.h"
+#include "lucent/nets/unet.h"
+#include "lucent/train/amp.h"
+#include "lucent/train/internal/common.h"
+#include "lucent/train/seg_losses.h"
+
+namespace lucent::train {
+namespace fs = std::filesystem;
+using namespace internal;  // NOLINT: shared loop helpers
+
+namespace {
+
+struct SegData {
+  std::vector<data::SegSample> train, val, test;
+  nlohmann::json info;
+};
+
+Result<SegData> load_seg_data(const TrainConfig& cfg, const transforms::Pipeline& preprocess, const fs::path& out_dir) {
+  const auto& s = cfg.seg;
+  Result<data::SegCaseList> cases = cfg.data.kind == "drive"          ? data::scan_drive(cfg.data.path)
+                                    : cfg.data.kind == "seg_manifest" ? data::read_seg_manifest(cfg.data.path)
+                                                                      : data::scan_seg_folder(cfg.data.path,
+                                                                                              {.images = s.images,
+                                                                                               .masks = s.masks,
+                                                                                               .mask_suffix = s.mask_suffix,
+                                                                                               .roi = s.roi,
+                                                                                               .roi_suffix = s.roi_suffix});
+  if (!cases) return std::unexpected(cases.error());
+  auto split = data::split_seg_cases(std::move(*cases), {.val_fraction = cfg.data.val_fraction,
+                                                         .test_fraction = cfg.data.test_fraction,
+                                                         .val_count = s.val_count,
+                                                         .seed = cfg.data.split_seed.value_or(cfg.seed)});
+  if (!split) return std::unexpected(split.error());
+  const fs::path split_file = out_dir / "split.csv";
+  if (auto st = data::write_seg_manifest(*split, split_file); !st) return std::unexpected(st.error());
+  auto hash = sha256_file(split_file);
+  if (!hash) return std::unexpected(hash.error());
+  SegData d;
+  Rng rng(cfg.seed);
+  // Every case of every split read and checked at once, so that one error lists all problems.
+  auto loaded = data::load_seg_cases(split->cases, {.num_classes = s.num_classes, .remap = s.remap}, preprocess, rng);
+  if (!loaded) return std::unexpected(loaded.error().with_context(cfg.data.path.string()));
+  for (std::size_t i = 0; i < loaded->size(); ++i) {
+    const std::string& part = split->cases[i].split;
+    auto& slot = part == "train" ? d.train : part == "val" ? d.val : d.test;
+    slot.push_back(std::move((*loaded)[i]));
+  }
+  if (d.train.empty() || d.val.empty())
+    return fail(ErrorCode::kInvalidData, cfg.data.path.string() + ": segmentation training needs training and validation cases");
+  d.info = {{"path", cfg.data.path.filename().string()}, {"kind", cfg.data.kind}, {"split_file", "split.csv"},
+            {"split_sha256", *hash}, {"train", d.train.size()}, {"val", d.val.size()}, {"test", d.test.size()}};
+  return d;
+}
+
+// Loss over the deep-supervision outputs (weights 1, 1/2, 1/4, … normalised, as nnU-Net),
+// each against the labels subsampled to its resolution (nearest).
+Result<at::Tensor> deep_loss(const std::vector<at::Tensor>& outs, const at::Tensor& labels, SegLossKind kind,
+                             const SegLossOptions& lo) {
+  at::Tensor total;
+  double wsum = 0;
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    at::Tensor target = labels;
+    const int64_t step = int64_t{1} << i;
+    if (step > 1)
+      for (int64_t d = 1; d < labels.dim(); ++d) target = target.slice(d, 0, c10::nullopt, step);
+    auto l = segmentation_loss(kind, outs[i], target, lo);
+    if (!l) return std::unexpected(l.error());
+    const double w = 1.0 / static_cast<double>(step);
+    total = total.defined() ? total + w * *l : w * *l;
+    wsum += w;
+  }
+  return total / wsum;
+}
+
+nlohmann::json inference_json(const TrainConfig& cfg, const std::vector<int64_t>& patch) {
+  const auto& s = cfg.seg;
+  return {{"patch_size", patch},      {"overlap", s.overlap},
+          {"blend", s.blend},         {"batch_size", s.infer_batch_size},
+          {"flip_tta", s.flip_tta},   {"activation", "softmax"},
+          {"threshold", s.threshold}, {"num_classes", s.num_classes},
+          {"postprocess", s.min_component_voxels > 0
+                              ? nlohmann::json::array({{{"name", "remove_small_components"}, {"min_voxels", s.min_component_voxels}}})
+                              : nlohmann::json::array()}};
+}
+
+}  // namespace
+
+Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
+                                             int64_t num_classes, const SegEvalOptions& o) {
+  infer::SlidingWindowOptions w;
+  w.patch_size = o.patch_size;
+  w.overlap = o.overlap;
+  w.blending = o.blend == "constant" ? infer::Blending::kConstant : infer::Blending::kGaussian;
+  w.batch_size = o.batch_size;
+  w.flip_tta = o.flip_tta;
+  w.device = o.device;
+  const bool binary = num_classes == 2;
+  const int64_t classes = std::max<int64_t>(num_classes, 2);
+  std::vector<int64_t> tp(classes, 0), fp(classes, 0), fn(classes, 0);
+  int64_t correct = 0, pixels = 0;
+  std::vector<double> scores;
+  std::vector<int> truth_bits;
+  std::vector<double> case_dice;
+  nlohmann::json cases = nlohmann::json::array();
+  for (const auto& s : samples) {
+    auto r = infer::sliding_window(net, s.image, w);
+    if (!r) return std::unexpected(r.error().with_context("segmenting case " + s.id));
+    at::Tensor probs = r->output;  // (K, ...)
+    at::Tensor pred;
+    if (binary) pred = (probs[1] >= o.threshold).to(at::kByte);
+    else pred = probs.argmax(0).to(at::kByte);
+    if (o.min_component_voxels > 0) {
+      infer::ComponentOptions co;
+      co.min_voxels = o.min_component_voxels;
+      auto removed = infer::remove_small_components(pred, co);
+      if (!removed) return std::unexpected(removed.error());
+    }
+    const at::Tensor roi = s.roi;
+    const at::Tensor truth = s.labels.masked_fill(roi.logical_not(), 0);
+    const at::Tensor p_in = pred.to(at::kLong).masked_select(roi), t_in = s.labels.masked_select(roi);
+    pixels += p_in.numel();
+    correct += (p_in == t_in).sum().item<int64_t>();
+    for (int64_t k = 1; k < classes; ++k) {
+      const auto pk = p_in == k, tk = t_in == k;
+      tp[k] += (pk & tk).sum().item<int64_t>();
+      fp[k] += (pk & tk.logical_not()).sum().item<int64_t>();
+      fn[k] += (pk.logical_not() & tk).sum().item<int64_t>();
+    }
+    if (binary && o.with_auc) {
+      const at::Tensor sc = probs[1].masked_select(roi).to(at::kDouble).contiguous();
+      const at::Tensor tb = (t_in == 1).to(at::kInt).contiguous();
+      scores.insert(scores.end(), sc.data_ptr<double>(), sc.data_ptr<double>() + sc.numel());
+      truth_bits.insert(truth_bits.end(), tb.data_ptr<int>(), tb.data_ptr<int>() + tb.numel());
+    }
+    // Per-case Dice (foreground = label ≥ 1) inside the ROI, with HD95 from the metrics module.
+    const at::Tensor pm = ((pred.to(at::kLong) >= 1) & roi).to(at::kByte).contiguous();
+    const at::Tensor tm = ((truth >= 1)).to(at::kByte).contiguous();
+    const int64_t inter = (pm & tm).sum().item<int64_t>(), sp = pm.sum().item<int64_t>(), st = tm.sum().item<int64_t>();
+    const double dice = sp + st == 0 ? 1.0 : 2.0 * static_cast<double>(inter) / static_cast<double>(sp + st);
+    case_dice.push_back(dice);
+    if (o.per_case) {
+      nlohmann::json c = {{"id", s.id}, {"dice", dice}};
+      metrics::VoxelGrid grid;
+      grid.spatial_dims = static_cast<int>(pm.dim());
+      const auto& sp_ijk = s.geometry.spacing_mm;
+      if (pm.dim() == 2) {
+        grid.size_zyx = {1, pm.size(0), pm.size(1)};
+        grid.spacing_zyx_mm = {1.0, sp_ijk[1], sp_ijk[0]};
+      } else {
+        grid.size_zyx = {pm.size(0), pm.size(1), pm.size(2)};
+        grid.spacing_zyx_mm = {sp_ijk[2], sp_ijk[1], sp_ijk[0]};
+      }
+      auto sc = metrics::segmentation_scores({pm.data_ptr<uint8_t>(), static_cast<std::size_t>(pm.numel())},
+                                             {tm.data_ptr<uint8_t>(), static_cast<std::size_t>(tm.numel())}, grid);
+      if (sc && sc->hd95.value) c["hd95"] = *sc->hd95.value;
+      cases.push_back(c);
+    }
+  }
+  nlohmann::json out;
+  double dice_sum = 0;
+  nlohmann::json per_class = nlohmann::json::object();
+  for (int64_t k = 1; k < classes; ++k) {
+    const int64_t den = 2 * tp[k] + fp[k] + fn[k];
+    const double d = den == 0 ? 1.0 : 2.0 * static_cast<double>(tp[k]) / static_cast<double>(den);
+    per_class[std::to_string(k)] = d;
+    dice_sum += d;
+  }
+  out["dice"] = dice_sum / static_cast<double>(classes - 1);
+  out["accuracy"] = pixels ? static_cast<double>(correct) / static_cast<double>(pixels) : 0.0;
+  out["pixels"] = pixels;
+  out["cases"] = samples.size();
+  double mean_case = 0;
+  for (double d : case_dice) mean_case += d;
+  out["dice_mean_per_case"] = case_dice.empty() ? 0.0 : mean_case / static_cast<double>(case_dice.size());
+  if (binary) {
+    const double tpos = static_cast<double>(tp[1]), tn = static_cast<double>(pixels - tp[1] - fp[1] - fn[1]);
+    out["sensitivity"] = tp[1] + fn[1] ? tpos / static_cast<double>(tp[1] + fn[1]) : 0.0;
+    out["specificity"] = tn + static_cast<double>(fp[1]) > 0 ? tn / (tn + static_cast<double>(fp[1])) : 0.0;
+    // ISBI 2012's pixel error: 1 - accuracy.
+    out["pixel_error"] = 1.0 - out["accuracy"].get<double>();
+    if (o.with_auc) {
+      auto auc = metrics::binary_auc(scores, truth_bits);
+      if (auc) out["auc"] = *auc;
+    }
+  } else {
+    out["dice_per_class"] = per_class;
+  }
+  if (o.per_case) out["per_case"] = cases;
+  return out;
+}
+
+Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const TrainOptions& opt,
+                                              const nets::NetRegistry& net_registry,
+                                              const transforms::TransformRegistry& tf_registry) {
+  const auto t_start = Clock::now();
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot create run folder " + opt.out_dir.string() + ": " + ec.message());
+  const fs::path ckpt_dir = opt.out_dir / "checkpoint";
+  if (fs::exists(ckpt_dir / "state.json") && !opt.resume)
+    return fail(ErrorCode::kAlreadyExists, opt.out_dir.string() +
+                                               " already holds a training run; pass --resume to continue it or choose another --out");
+  if (opt.device == "cuda" && !torch::cuda::is_available())
+    return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
+  const torch::Device device(opt.device);
+  auto precision = resolve_precision(cfg.amp, opt.device);
+  if (!precision) return std::unexpected(precision.error());
+  AmpContext amp(*precision);
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+  const auto& sc = cfg.seg;
+
+  auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
+  if (!preprocess) return std::unexpected(preprocess.error().with_context("pipeline.preprocess"));
+  auto augment = transforms::Pipeline::from_json(cfg.augment, tf_registry);
+  if (!augment) return std::unexpected(augment.error().with_context("pipeline.augment"));
+  auto data = load_seg_data(cfg, *preprocess, opt.out_dir);
+  if (!data) return std::unexpected(data.error());
+  const auto& train_set = data->train;
+  const int dims = static_cast<int>(train_set[0].labels.dim());
+  if (static_cast<int>(sc.patch_size.size()) != dims)
+    return fail(ErrorCode::kInvalidArgument, "train.patch_size has " + std::to_string(sc.patch_size.size()) +
+                                                 " entries but the images are " + std::to_string(dims) + "-D");
+  auto sampler = data::PatchSampler::create(train_set, {.patch_size = sc.patch_size, .pos_fraction = sc.pos_fraction}, cfg.seed);
+  if (!sampler) return std::unexpected(sampler.error());
+
+  nets::NetSpec spec = cfg.model;
+  spec.spatial_dims = dims;
+  spec.in_channels = train_set[0].image.size(0);
+  spec.num_outputs = sc.num_classes;
+  at::manual_seed(static_cast<uint64_t>(cfg.seed));
+  auto net = net_registry.create(spec);
+  if (!net) return std::unexpected(net.error());
+  auto* seg_net = dynamic_cast<nets::SegmentationNet*>(net->get());
+  if (!seg_net)
+    return fail(ErrorCode::kInvalidArgument, "model.name '" + spec.name + "' is not a segmentation network; use unet or resenc_unet");
+  for (auto p : sc.patch_size)
+    if (p % seg_net->size_multiple() != 0)
+      return fail(ErrorCode::kInvalidArgument, "train.patch_size entries must be multiples of " +
+                                                   std::to_string(seg_net->size_multiple()) + " for " + spec.name +
+                                                   " (2^depth); got " + std::to_string(p));
+  (*net)->to(device);
+  auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
+  auto loss_kind = parse_seg_loss(sc.loss);
+  if (!loss_kind) return std::unexpected(loss_kind.error());
+  // Background left out of the Dice average, as nnU-Net's Dice + CE (the CE term covers it).
+  SegLossOptions loss_opts;
+  loss_opts.ignore_label = data::kIgnoreLabel;
+  loss_opts.include_background = false;
+  loss_opts.batch_dice = sc.batch_dice;
+  loss_opts.tversky_alpha = sc.tversky_alpha;
+  loss_opts.tversky_beta = sc.tversky_beta;
+  loss_opts.focal_gamma = cfg.loss.focal_gamma;
+
+  Checkpoint ck;
+  if (opt.resume && fs::exists(ckpt_dir / "state.json")) {
+    auto loaded = load_checkpoint(ckpt_dir, **net, nullptr, *optimizer, cfg.source, device);
+    if (!loaded) return std::unexpected(loaded.error());
+    ck = *loaded;
+    amp.restore(ck.amp_scaler);
+    log_info("resuming " + opt.out_dir.string() + " at epoch " + std::to_string(ck.next_epoch + 1));
+  }
+  if (auto st = write_file_atomically(opt.out_dir / "config.json", cfg.source.dump(2) + "\n"); !st)
+    return std::unexpected(st.error());
+
+  // Inference patch: the training patch, or infer.patch_size from the recipe (a larger window
+  // is cheaper per pixel and sees more context; the net is fully convolutional).
+  const std::vector<int64_t> infer_patch = sc.infer_patch_size.empty() ? sc.patch_size : sc.infer_patch_size;
+  for (auto p : infer_patch)
+    if (p % seg_net->size_multiple() != 0)
+      return fail(ErrorCode::kInvalidArgument, "infer.patch_size entries must be multiples of " +
+                                                   std::to_string(seg_net->size_multiple()) + "; got " + std::to_string(p));
+  SegEvalOptions eval{.patch_size = infer_patch,
+                      .overlap = sc.overlap,
+                      .blend = sc.blend,
+                      .batch_size = sc.infer_batch_size,
+                      .flip_tta = sc.flip_tta,
+                      .threshold = sc.threshold,
+                      .min_component_voxels = sc.min_component_voxels,
+                      .with_auc = true,
+                      .per_case = false,
+                      .device = opt.device};
+
+  nets::BundleManifest manifest;
+  manifest.architecture = spec;
+  manifest.preprocess = cfg.preprocess;
+  manifest.input_size = infer_patch;
+  manifest.task = "segmentation";
+  for (int64_t k = 0; k < spec.num_outputs; ++k) manifest.labels.push_back(k == 0 ? "background" : "label_" + std::to_string(k));
+  manifest.training = {{"recipe", cfg.name},
+                       {"seed", cfg.seed},
+                       {"config", cfg.source},
+                       {"data", data->info},
+                       {"inference", inference_json(cfg, infer_patch)},
+                       {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
+                       {"device", opt.device},
+                       {"precision", precision_name(*precision)}};
+
+  const int64_t patches_per_epoch = static_cast<int64_t>(train_set.size()) * sc.patches_per_image;
+  int64_t batches = (patches_per_epoch + cfg.batch_size - 1) / cfg.batch_size;
+  if (cfg.max_batches_per_epoch > 0) batches = std::min(batches, cfg.max_batches_per_epoch);
+  const bool tty = isatty(STDERR_FILENO) && !opt.quiet;
+  std::ofstream log(opt.out_dir / "log.jsonl", std::ios::app);
+  const int64_t val_every = sc.val_every;
+
+  const int64_t first_epoch = ck.next_epoch;
+  for (int64_t epoch = ck.next_epoch; epoch < cfg.epochs; ++epoch) {
+    if (opt.max_epochs_this_run > 0 && epoch - first_epoch >= opt.max_epochs_this_run) {
+      TrainResult partial;
+      partial.bundle_dir = opt.out_dir / "bundle";
+      partial.val_metrics = ck.best_val;
+      partial.best_epoch = ck.best_epoch + 1;
+      partial.seconds = seconds_since(t_start);
+      partial.completed = false;
+      return partial;
+    }
+    const auto t_epoch = Clock::now();
+    (*net)->train();
+    at::manual_seed(cfg.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    double loss_sum = 0;
+    int64_t seen = 0, positive = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      if (opt.interrupt && opt.interrupt->load())
+        return fail(ErrorCode::kCancelled, "training interrupted during epoch " + std::to_string(epoch + 1) +
+                                               "; the checkpoint of the last completed epoch is kept in " +
+                                               ckpt_dir.string() + "; continue with --resume");
+      const int64_t n = std::min(cfg.batch_size, patches_per_epoch - b * cfg.batch_size);
+      auto pb = sampler->sample(epoch, b, std::max<int64_t>(n, 1));
+      positive += pb.positive;
+      transforms::Batch tb{pb.images, pb.labels.unsqueeze(1).to(at::kFloat)};
+      if (!augment->empty()) {
+        Rng aug_rng = Rng(cfg.seed).fork(0x5e9ULL + static_cast<uint64_t>(epoch) * 1000003ULL + static_cast<uint64_t>(b));
+        if (auto st = augment->apply(tb, aug_rng); !st) return std::unexpected(st.error().with_context("pipeline.augment"));
+      }
+      at::Tensor x = tb.images.to(device);
+      at::Tensor y = tb.masks.squeeze(1).round().to(at::kLong).to(device);
+      const double lr = learning_rate(cfg.optim, static_cast<double>(epoch) + static_cast<double>(b) / batches, cfg.epochs);
+      set_lr(*optimizer, lr);
+      optimizer->zero_grad();
+      Result<at::Tensor> loss = at::Tensor();
+      {
+        auto autocast = amp.autocast();
+        auto outs = seg_net->forward_deep(x);
+        loss = deep_loss(outs, y, *loss_kind, loss_opts);
+      }
+      if (!loss) return std::unexpected(loss.error().with_context("training loss"));
+      const double lv = loss->item<double>();
+      if (!std::isfinite(lv))
+        return fail(ErrorCode::kInvalidData,
+                    "the training loss became " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
+                        std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
+                        "; training stopped and the last good checkpoint is kept in " + ckpt_dir.string() +
+                        "; lower train.lr or enable train.grad_clip");
+      amp.scale(*loss).backward();
+      if (amp.unscale_and_check((*net)->parameters())) {
+        if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_((*net)->parameters(), cfg.grad_clip);
+        optimizer->step();
+      }
+      amp.update();
+      ++ck.step;
+      loss_sum += lv * static_cast<double>(x.size(0));
+      seen += x.size(0);
+      if (tty) {
+        const double el = seconds_since(t_epoch);
+        std::fprintf(stderr, "\repoch %lld/%lld  %lld/%lld  loss %.4f  %.1f patches/s  ETA %s   ",
+                     static_cast<long long>(epoch + 1), static_cast<long long>(cfg.epochs), static_cast<long long>(b + 1),
+                     static_cast<long long>(batches), loss_sum / seen, seen / el,
+                     format_duration(el / (b + 1) * (batches - b - 1)).c_str());
+      }
+    }
+    if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
+    const double train_seconds = seconds_since(t_epoch);
+    const bool last = epoch + 1 == cfg.epochs;
+    nlohmann::json val = nlohmann::json::object();
+    bool improved = false;
+    if ((epoch + 1) % val_every == 0 || last) {
+      auto v = evaluate_segmentation(**net, data->val, sc.num_classes, eval);
+      if (!v) return std::unexpected(v.error().with_context("validation"));
+      val = *v;
+      const double value = cfg.select_metric == "loss" ? -loss_sum / std::max<int64_t>(seen, 1) : val["dice"].get<double>();
+      improved = value > ck.best_value;
+      if (improved) {
+        ck.best_value = value;
+        ck.best_epoch = epoch;
+        ck.best_val = val;
+        ck.epochs_without_improvement = 0;
+        manifest.metrics = {{"val", val}, {"epoch", epoch + 1}};
+        (*net)->to(torch::kCPU);
+        Status st = nets::save_bundle(opt.out_dir / "bundle", **net, manifest);
+        (*net)->to(device);
+        if (!st) return std::unexpected(st.error());
+      } else {
+        ck.epochs_without_improvement += val_every;
+      }
+    }
+    ck.next_epoch = epoch + 1;
+    ck.amp_scaler = amp.state();
+    if (auto st = save_checkpoint(ckpt_dir, **net, nullptr, *optimizer, ck, cfg.source); !st) return std::unexpected(st.error());
+    nlohmann::json line = {{"epoch", epoch + 1},
+                           {"loss", loss_sum / std::max<int64_t>(seen, 1)},
+                           {"lr", learning_rate(cfg.optim, static_cast<double>(epoch + 1) - 1e-9, cfg.epochs)},
+                           {"val", val},
+                           {"best_epoch", ck.best_epoch + 1},
+                           {"positive_fraction", seen ? static_cast<double>(positive) / static_cast<double>(seen) : 0.0},
+                           {"patches_per_s", seen / std::max(train_seconds, 1e-9)},
+                           {"epoch_s", seconds_since(t_epoch)}};
+    log << line.dump() << "\n" << std::flush;
+    if (!opt.quiet) {
+      if (val.contains("dice"))
+        std::printf("epoch %3lld/%lld  loss %.4f  val dice %.4f auc %.4f %s %5.1f patches/s  %.1fs\n",
+                    static_cast<long long>(epoch + 1), static_cast<long long>(cfg.epochs), line["loss"].get<double>(),
+                    val["dice"].get<double>(), val.value("auc", 0.0), improved ? "*" : " ",
+                    line["patches_per_s"].get<double>(), line["epoch_s"].get<double>());
+      else
+        std::printf("epoch %3lld/%lld  loss %.4f  %5.1f patches/s  %.1fs\n", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(cfg.epochs), line["loss"].get<double>(), line["patches_per_s"].get<double>(),
+                    line["epoch_s"].get<double>());
+      std::fflush(stdout);
+    }
+    if (cfg.early_stopping_patience > 0 && ck.epochs_without_improvement >= cfg.early_stopping_patience) {
+      log_info("early stopping: no improvement of validation " + cfg.select_metric + " for " +
+               std::to_string(cfg.early_stopping_patience) + " epochs");
+      break;
+    }
+  }
+
+  // Test the selected checkpoint, as deployed (the bundle reloaded).
+  auto bundle = nets::load_bundle(opt.out_dir / "bundle", net_registry);
+  if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
+  bundle->net->to(device);
+  nlohmann::json test = nlohmann::json::object();
+  if (!data->test.empty()) {
+    eval.per_case = true;
+    auto t = evaluate_segmentation(*bundle->net, data->test, sc.num_classes, eval);
+    if (!t) return std::unexpected(t.error().with_context("test"));
+    test = *t;
+  }
+  TrainResult result;
+  result.bundle_dir = opt.out_dir / "bundle";
+  result.test_metrics = test;
+  result.val_metrics = ck.best_val;
+  result.best_epoch = ck.best_epoch + 1;
+  result.seconds = seconds_since(t_start);
+  nlohmann::json test_summary = test;
+  test_summary.erase("per_case");
+  manifest.metrics = {{"val", ck.best_val}, {"test", test_summary}, {"epoch", ck.best_epoch + 1}};
+  bundle->net->to(torch::kCPU);
+  if (auto st = nets::save_bundle(result.bundle_dir, *bundle->net, manifest); !st) return std::unexpected(st.error());
+  const nlohmann::json metrics = {{"recipe", cfg.name},         {"task", "segmentation"},
+                                  {"seed", cfg.seed},           {"best_epoch", result.best_epoch},
+                                  {"val", ck.best_val},         {"test", test},
+                                  {"train_seconds", result.seconds},
+                                  {"definitions", "pooled over every test pixel inside the ROI / field of view; "
+                                                  "dice = 2TP/(2TP+FP+FN) at infer.threshold; auc = pixel ROC AUC of "
+                                                  "the foreground probability; per_case: Dice and HD95 (mm) per image"}};
+  if (auto st = write_file_atomically(opt.out_dir / "metrics.json", metrics.dump(2) + "\n"); !st)
+    return std::unexpected(st.error());
+  return result;
+}
+
+}  // namespace lucent::train

@@ -1,0 +1,54 @@
+// Segmentation training behind `lucent train` for recipes with `task: segmentation`: random
+// patches (a share centred on foreground), augmentations applied to image and label map
+// together, Dice / Dice+CE / focal / Tversky losses with the ROI left out, validation by
+// sliding-window inference on whole images with Dice inside the ROI, checkpoint selection on
+// validation Dice, and test metrics of the selected bundle.
+//
+//   auto cfg = lucent::train::parse_train_config(json, "drive_unet.yaml", data_root, config_dir);
+//   auto r = lucent::train::run_segmentation_training(*cfg, {.out_dir = "runs/drive"}, nets, transforms);
+//
+// Run folder (as the classification trainer, trainer.h): config.json, log.jsonl (one line per
+// epoch: loss, lr, val Dice, patches/s), checkpoint/ (resumable), split.csv (the cases and the
+// split as used), bundle/ (task "segmentation"; bundle.json's training.inference holds the
+// sliding-window settings, threshold and post-processing that predict must use), metrics.json
+// (test metrics, pooled over the test pixels inside the ROI and per case).
+// Errors: as run_training, plus kInvalidData naming each bad case (see data/segmentation.h)
+// and kInvalidArgument for a net that is not a segmentation net or a patch it cannot take.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lucent/core/error.h"
+#include "lucent/data/segmentation.h"
+#include "lucent/nets/net.h"
+#include "lucent/train/trainer.h"
+
+namespace lucent::train {
+
+[[nodiscard]] Result<TrainResult> run_segmentation_training(const TrainConfig& config, const TrainOptions& options,
+                                                            const nets::NetRegistry& nets,
+                                                            const transforms::TransformRegistry& transforms);
+
+struct SegEvalOptions {
+  std::vector<int64_t> patch_size;     // sliding-window patch
+  double overlap = 0.5;
+  std::string blend = "gaussian";      // gaussian | constant
+  int64_t batch_size = 4;
+  bool flip_tta = false;
+  double threshold = 0.5;              // binary: foreground probability ≥ threshold
+  int64_t min_component_voxels = 0;    // post-processing: smaller foreground components removed
+  bool with_auc = true;                // pixel AUC (binary only)
+  bool per_case = false;               // per-case Dice / HD95 in "cases"
+  std::string device = "cpu";
+};
+
+// Segments every sample by sliding-window inference and scores it inside its ROI:
+// {"dice", "accuracy", "sensitivity", "specificity", "auc" (binary), "dice_mean_per_case",
+//  "pixels", "cases", …}; pooled values count every ROI pixel of every case once. Multi-class:
+// "dice" is the mean of the per-class pooled Dice over the foreground classes.
+[[nodiscard]] Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
+                                                           int64_t num_classes, const SegEvalOptions& options);
+
+}  // namespace lucent::train
