@@ -210,20 +210,11 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
                                               const nets::NetRegistry& net_registry,
                                               const transforms::TransformRegistry& tf_registry) {
   const auto t_start = Clock::now();
-  std::error_code ec;
-  fs::create_directories(opt.out_dir, ec);
-  if (ec) return fail(ErrorCode::kIoError, "cannot create run folder " + opt.out_dir.string() + ": " + ec.message());
-  const fs::path ckpt_dir = opt.out_dir / "checkpoint";
-  if (fs::exists(ckpt_dir / "state.json") && !opt.resume)
-    return fail(ErrorCode::kAlreadyExists, opt.out_dir.string() +
-                                               " already holds a training run; pass --resume to continue it or choose another --out");
-  if (opt.device == "cuda" && !torch::cuda::is_available())
-    return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
-  const torch::Device device(opt.device);
-  auto precision = resolve_precision(cfg.amp, opt.device);
-  if (!precision) return std::unexpected(precision.error());
-  AmpContext amp(*precision);
-  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+  auto setup = prepare_run(cfg, opt);
+  if (!setup) return std::unexpected(setup.error());
+  const fs::path ckpt_dir = setup->checkpoint_dir;
+  const torch::Device device = setup->device;
+  AmpContext amp(setup->precision);
   const auto& sc = cfg.seg;
 
   auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
@@ -310,7 +301,7 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
                        {"inference", inference_json(cfg, infer_patch)},
                        {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
                        {"device", opt.device},
-                       {"precision", precision_name(*precision)}};
+                       {"precision", precision_name(setup->precision)}};
 
   const int64_t patches_per_epoch = static_cast<int64_t>(train_set.size()) * sc.patches_per_image;
   int64_t batches = (patches_per_epoch + cfg.batch_size - 1) / cfg.batch_size;

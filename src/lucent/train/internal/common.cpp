@@ -129,4 +129,23 @@ std::string format_duration(double s) {
   return buf;
 }
 
+Result<RunSetup> prepare_run(const TrainConfig& cfg, const TrainOptions& opt) {
+  std::error_code ec;
+  std::filesystem::create_directories(opt.out_dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "cannot create run folder " + opt.out_dir.string() + ": " + ec.message());
+  RunSetup r;
+  r.checkpoint_dir = opt.out_dir / "checkpoint";
+  if (std::filesystem::exists(r.checkpoint_dir / "state.json") && !opt.resume)
+    return fail(ErrorCode::kAlreadyExists, opt.out_dir.string() +
+                                               " already holds a training run; pass --resume to continue it or choose another --out");
+  if (opt.device == "cuda" && !torch::cuda::is_available())
+    return fail(ErrorCode::kUnsupported, "--device cuda requested but this LibTorch has no usable CUDA device; use --device cpu");
+  r.device = torch::Device(opt.device);
+  auto precision = resolve_precision(cfg.amp, opt.device);
+  if (!precision) return std::unexpected(precision.error());
+  r.precision = *precision;
+  if (r.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+  return r;
+}
+
 }  // namespace lucent::train::internal

@@ -14,7 +14,9 @@
 
 #include "lucent/core/error.h"
 #include "lucent/nets/net.h"
+#include "lucent/train/amp.h"
 #include "lucent/train/train_config.h"
+#include "lucent/train/trainer.h"
 
 namespace lucent::train::internal {
 
@@ -46,5 +48,15 @@ struct Checkpoint {
                                                  const torch::Device& device);
 // "m:ss"
 std::string format_duration(double s);
+
+// What both trainers check and set up before touching data: the run folder exists (and holds
+// no run unless resuming), the device is usable, the mixed precision resolved; cuDNN picks its
+// fastest algorithms per shape on CUDA (runs there are not bit-deterministic anyway).
+struct RunSetup {
+  std::filesystem::path checkpoint_dir;
+  torch::Device device = torch::kCPU;
+  Precision precision = Precision::kFloat32;
+};
+[[nodiscard]] Result<RunSetup> prepare_run(const TrainConfig& config, const TrainOptions& options);
 
 }  // namespace lucent::train::internal
