@@ -5,6 +5,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "lucent/metrics/internal/csv_fields.h"
 #include "lucent/metrics/threshold.h"
 
 namespace lucent::metrics {
@@ -12,31 +13,17 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using internal::trim;
+using internal::where;
 
+// A category: a whole number >= 0, written without a sign.
 std::optional<int> parse_category(std::string_view text) {
-  text = trim(text);
-  int v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < 0) return std::nullopt;
-  return v;
+  if (!trim(text).empty() && trim(text).front() == '+') return std::nullopt;
+  const auto v = internal::parse_int(text);
+  return v && *v >= 0 ? v : std::nullopt;
 }
 
-std::optional<double> parse_score(std::string_view text) {
-  text = trim(text);
-  double v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-std::string where(const std::string& source, const CsvTable& t, std::size_t row, const std::string& id) {
-  return source + " line " + std::to_string(t.lines[row]) + " (id '" + id + "')";
-}
+std::optional<double> parse_score(std::string_view text) { return internal::parse_double(text); }
 
 MetricValue f1_of(const std::vector<int>& truth, const std::vector<int>& decided, const std::vector<int64_t>& cases) {
   BinaryCounts b;

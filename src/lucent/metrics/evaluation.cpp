@@ -6,6 +6,7 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "lucent/metrics/internal/csv_fields.h"
 #include "lucent/metrics/ranking.h"
 
 namespace lucent::metrics {
@@ -13,33 +14,10 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::optional<double> parse_double(std::string_view text) {
-  text = trim(text);
-  if (text.empty()) return std::nullopt;
-  double v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-std::optional<int> parse_int(std::string_view text) {
-  text = trim(text);
-  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
-  int v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-std::string where(const std::string& source, const CsvTable& t, std::size_t row, const std::string& id) {
-  return source + " line " + std::to_string(t.lines[row]) + " (id '" + id + "')";
-}
+using internal::parse_double;
+using internal::parse_int;
+using internal::trim;
+using internal::where;
 
 std::string columns_of(const CsvTable& t) {
   std::string s;
