@@ -312,25 +312,15 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
 
   const int64_t first_epoch = ck.next_epoch;
   for (int64_t epoch = ck.next_epoch; epoch < cfg.epochs; ++epoch) {
-    if (opt.max_epochs_this_run > 0 && epoch - first_epoch >= opt.max_epochs_this_run) {
-      TrainResult partial;
-      partial.bundle_dir = opt.out_dir / "bundle";
-      partial.val_metrics = ck.best_val;
-      partial.best_epoch = ck.best_epoch + 1;
-      partial.seconds = seconds_since(t_start);
-      partial.completed = false;
-      return partial;
-    }
+    if (opt.max_epochs_this_run > 0 && epoch - first_epoch >= opt.max_epochs_this_run)
+      return partial_result(opt, ck, t_start);
     const auto t_epoch = Clock::now();
     (*net)->train();
     at::manual_seed(cfg.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     double loss_sum = 0;
     int64_t seen = 0, positive = 0;
     for (int64_t b = 0; b < batches; ++b) {
-      if (opt.interrupt && opt.interrupt->load())
-        return fail(ErrorCode::kCancelled, "training interrupted during epoch " + std::to_string(epoch + 1) +
-                                               "; the checkpoint of the last completed epoch is kept in " +
-                                               ckpt_dir.string() + "; continue with --resume");
+      if (opt.interrupt && opt.interrupt->load()) return std::unexpected(interrupted(epoch, ckpt_dir));
       const int64_t n = std::min(cfg.batch_size, patches_per_epoch - b * cfg.batch_size);
       auto pb = sampler->sample(epoch, b, std::max<int64_t>(n, 1));
       positive += pb.positive;
@@ -352,18 +342,8 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
       }
       if (!loss) return std::unexpected(loss.error().with_context("training loss"));
       const double lv = loss->item<double>();
-      if (!std::isfinite(lv))
-        return fail(ErrorCode::kInvalidData,
-                    "the training loss became " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
-                        std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
-                        "; training stopped and the last good checkpoint is kept in " + ckpt_dir.string() +
-                        "; lower train.lr or enable train.grad_clip");
-      amp.scale(*loss).backward();
-      if (amp.unscale_and_check((*net)->parameters())) {
-        if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_((*net)->parameters(), cfg.grad_clip);
-        optimizer->step();
-      }
-      amp.update();
+      if (auto st = check_finite_loss(lv, epoch, b, ckpt_dir); !st) return std::unexpected(st.error());
+      backward_and_step(amp, *loss, **net, *optimizer, cfg.grad_clip);
       ++ck.step;
       loss_sum += lv * static_cast<double>(x.size(0));
       seen += x.size(0);

@@ -148,4 +148,39 @@ Result<RunSetup> prepare_run(const TrainConfig& cfg, const TrainOptions& opt) {
   return r;
 }
 
+TrainResult partial_result(const TrainOptions& opt, const Checkpoint& ck, Clock::time_point start) {
+  TrainResult partial;
+  partial.bundle_dir = opt.out_dir / "bundle";
+  partial.val_metrics = ck.best_val;
+  partial.best_epoch = ck.best_epoch + 1;
+  partial.seconds = seconds_since(start);
+  partial.completed = false;
+  return partial;
+}
+
+Error interrupted(int64_t epoch, const std::filesystem::path& ckpt_dir) {
+  return Error(ErrorCode::kCancelled, "training interrupted during epoch " + std::to_string(epoch + 1) +
+                                          "; the checkpoint of the last completed epoch is kept in " + ckpt_dir.string() +
+                                          "; continue with --resume");
+}
+
+Status check_finite_loss(double lv, int64_t epoch, int64_t batch, const std::filesystem::path& ckpt_dir) {
+  if (std::isfinite(lv)) return ok();
+  return fail(ErrorCode::kInvalidData,
+              "the training loss became " + std::string(std::isnan(lv) ? "NaN" : "infinite") + " at epoch " +
+                  std::to_string(epoch + 1) + ", batch " + std::to_string(batch + 1) +
+                  "; training stopped and the last good checkpoint is kept in " + ckpt_dir.string() +
+                  "; lower train.lr or enable train.grad_clip");
+}
+
+void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, torch::optim::Optimizer& optimizer,
+                       double grad_clip) {
+  amp.scale(loss).backward();
+  if (amp.unscale_and_check(net.parameters())) {
+    if (grad_clip > 0) torch::nn::utils::clip_grad_norm_(net.parameters(), grad_clip);
+    optimizer.step();
+  }
+  amp.update();
+}
+
 }  // namespace lucent::train::internal

@@ -59,4 +59,19 @@ struct RunSetup {
 };
 [[nodiscard]] Result<RunSetup> prepare_run(const TrainConfig& config, const TrainOptions& options);
 
+// The result of a run stopped (checkpointed) by TrainOptions::max_epochs_this_run.
+[[nodiscard]] TrainResult partial_result(const TrainOptions& options, const Checkpoint& checkpoint,
+                                         Clock::time_point start);
+// kCancelled: the run was interrupted during `epoch` (0-based); the last checkpoint stays.
+[[nodiscard]] Error interrupted(int64_t epoch, const std::filesystem::path& checkpoint_dir);
+// kInvalidData when the loss `value` of (epoch, batch) is NaN or infinite: training stops and
+// keeps the last good checkpoint; nothing otherwise.
+[[nodiscard]] Status check_finite_loss(double value, int64_t epoch, int64_t batch,
+                                       const std::filesystem::path& checkpoint_dir);
+// backward of the (scaled) loss, then the optimiser step: fp16 gradients are unscaled first
+// (clipping sees true norms) and a step whose gradients overflowed is skipped while the loss
+// scale backs off, as with PyTorch's GradScaler.
+void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, torch::optim::Optimizer& optimizer,
+                       double grad_clip);
+
 }  // namespace lucent::train::internal
