@@ -57,8 +57,16 @@ err=$("$LUCENT_BIN" convert "$DATA/mricron_ch2_aal/ch2.nii.gz" "$WORK/no/such/di
 err=$("$LUCENT_BIN" convert "$DATA/mricron_ch2_aal/ch2.nii.gz" "$WORK/x.xyz" 2>&1); rc=$?
 [ $rc -eq 2 ] && grep -q "extension" <<<"$err" && pass "unknown output extension -> invalid_argument" || bad "unknown extension: exit $rc: $err"
 
+# lucent metrics: neither score files nor label maps, and score-file options on label maps.
+err=$("$LUCENT_BIN" metrics --out "$WORK/m0" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q -- "--pred-mask" <<<"$err" && [ ! -e "$WORK/m0/metrics.json" ] \
+  && pass "metrics without inputs names both ways to call it" || bad "metrics without inputs: exit $rc: $err"
+err=$("$LUCENT_BIN" metrics --pred-mask "$WORK" --truth-mask "$WORK" --subgroup site --out "$WORK/m1" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q -- "--subgroup" <<<"$err" && [ ! -e "$WORK/m1/metrics.json" ] \
+  && pass "score-file options on label maps are refused" || bad "metrics --pred-mask --subgroup: exit $rc: $err"
+
 # Every subcommand answers --help.
-for cmd in info convert survey errors deid; do
+for cmd in info convert survey errors deid metrics compare agreement evaluate; do
   "$LUCENT_BIN" "$cmd" --help >/dev/null 2>&1 && pass "$cmd --help" || bad "$cmd --help failed"
 done
 "$LUCENT_BIN" nosuchcommand >/dev/null 2>&1; rc=$?
