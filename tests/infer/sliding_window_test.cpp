@@ -200,6 +200,10 @@ TEST(SlidingWindow, BadOptionsAndBudgetsAreNamed) {
   ASSERT_FALSE(budget);
   EXPECT_EQ(budget.error().code(), ErrorCode::kResourceExhausted);
   EXPECT_NE(budget.error().message().find("max_buffer_bytes"), std::string::npos) << budget.error().message();
+  auto device = sliding_window(net, img, {.patch_size = {8, 8}, .device = "gpu0"});
+  ASSERT_FALSE(device);
+  EXPECT_EQ(device.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(device.error().message().find("device 'gpu0'"), std::string::npos) << device.error().message();
   auto wrong = sliding_window([](const at::Tensor& x) { return x.narrow(2, 0, 4); }, img, {.patch_size = {8, 8}});
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().code(), ErrorCode::kInternal);
@@ -222,6 +226,40 @@ TEST(SlidingWindow, UNetPatchMustBeAMultipleOfItsDownsampling) {
   EXPECT_EQ(good->output.sizes(), (std::vector<int64_t>{2, 50, 45}));
   EXPECT_LT(max_diff(good->output.sum(0), torch::ones({50, 45})), 1e-5);
   EXPECT_TRUE((*net)->is_training());  // mode restored
+}
+
+// On a GPU the windows and the slab accumulator live on the device and the output comes back to
+// the CPU: a 3-D U-Net there equals the CPU result (TF32 off), with and without a sink.
+TEST(SlidingWindowCuda, UNetOnTheGpuEqualsTheCpuWithTheSlabOnTheDevice) {
+  if (!torch::cuda::is_available())
+    GTEST_SKIP() << "no CUDA device in this LibTorch; the GPU checks run in bench/gpu/run.sh";
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  nets::NetRegistry r;
+  nets::register_builtin_nets(r);
+  torch::manual_seed(3);
+  auto net = r.create({.name = "unet", .spatial_dims = 3, .in_channels = 1, .num_outputs = 3,
+                       .options = {{"depth", "2"}, {"width", "4"}, {"norm", "instance"}}});
+  ASSERT_TRUE(net);
+  const auto img = torch::randn({1, 21, 30, 26});
+  const SlidingWindowOptions o{.patch_size = {8, 16, 16}, .overlap = 0.5, .batch_size = 3};
+  auto cpu = sliding_window(**net, img, o);
+  ASSERT_TRUE(cpu) << cpu.error().to_string();
+  (*net)->to(torch::kCUDA);
+  SlidingWindowOptions g = o;
+  g.device = "cuda";
+  auto gpu = sliding_window(**net, img, g);
+  ASSERT_TRUE(gpu) << gpu.error().to_string();
+  EXPECT_TRUE(gpu->output.device().is_cpu());
+  EXPECT_LT(max_diff(gpu->output, cpu->output), 1e-4);
+  at::Tensor rows_seen = torch::zeros({3, 21, 30, 26});
+  auto sunk = sliding_window(**net, img, g, [&](int64_t first, const at::Tensor& rows) -> Status {
+    EXPECT_TRUE(rows.device().is_cpu());
+    rows_seen.narrow(1, first, rows.size(1)).copy_(rows);
+    return ok();
+  });
+  ASSERT_TRUE(sunk) << sunk.error().to_string();
+  EXPECT_LT(max_diff(rows_seen, cpu->output), 1e-4);
 }
 
 }  // namespace

@@ -51,6 +51,11 @@ Status check_options(const at::Tensor& image, const SlidingWindowOptions& o) {
     return fail(ErrorCode::kInvalidArgument, "sliding window: batch_size must be >= 1, got " + std::to_string(o.batch_size));
   for (int64_t s : image.sizes())
     if (s < 1) return fail(ErrorCode::kInvalidArgument, "sliding window: empty image " + c10::str(image.sizes()));
+  try {
+    (void)torch::Device(o.device);
+  } catch (const std::exception&) {
+    return fail(ErrorCode::kInvalidArgument, "sliding window: device '" + o.device + "' is not a device (cpu, cuda, cuda:N)");
+  }
   return ok();
 }
 
@@ -68,7 +73,7 @@ void activate_(at::Tensor& x, Activation a) {
 class Runner {
  public:
   Runner(const WindowFn& fn, const at::Tensor& image, const SlidingWindowOptions& o, const SlabSink& sink)
-      : fn_(fn), o_(o), sink_(sink), dims_(image.dim() - 1) {
+      : fn_(fn), o_(o), sink_(sink), dims_(image.dim() - 1), dev_(o.device) {
     image_ = image.to(at::kFloat).contiguous();
     for (int a = 0; a < dims_; ++a) {
       size_.push_back(image.size(a + 1));
@@ -77,7 +82,7 @@ class Runner {
       starts_.push_back(window_starts(padded_[a], o.patch_size[a], o.overlap));
     }
     depth_ = o.slabs ? o.patch_size[0] : padded_[0];
-    weights_ = blending_weights(o.patch_size, o.blending, o.sigma_scale);
+    weights_ = blending_weights(o.patch_size, o.blending, o.sigma_scale).to(dev_);
   }
 
   Result<SlidingWindowResult> run() {
@@ -129,12 +134,12 @@ class Runner {
     return x;
   }
 
-  Result<at::Tensor> forward(const at::Tensor& x) {
-    const torch::Device dev(o_.device);
+  Result<at::Tensor> forward(const at::Tensor& x_cpu) {
+    const at::Tensor x = x_cpu.to(dev_, /*non_blocking=*/false);
     auto call = [&](const at::Tensor& in) -> Result<at::Tensor> {
       at::Tensor y;
       try {
-        y = fn_(in.to(dev));
+        y = fn_(in);
       } catch (const std::exception& e) {
         return fail(ErrorCode::kInternal, std::string("sliding window: the network failed on a batch ") +
                                               c10::str(in.sizes()) + ": " + e.what());
@@ -147,7 +152,7 @@ class Runner {
                                               (y.defined() ? c10::str(y.sizes()) : std::string("nothing")) +
                                               " for windows " + c10::str(x.sizes()) + "; expected (B, K, " +
                                               join(o_.patch_size) + ") logits of the window's size");
-      return y.to(at::kCPU, at::kFloat);
+      return y.to(dev_, at::kFloat);  // the accumulator lives on the windows' device
     };
     auto y = call(x);
     if (!y) return y;
@@ -185,9 +190,10 @@ class Runner {
     std::vector<int64_t> shape = {k_, depth_};
     shape.insert(shape.end(), padded_.begin() + 1, padded_.end());
     try {
-      acc_ = at::zeros(shape, at::kFloat);
+      const auto on_device = at::TensorOptions().dtype(at::kFloat).device(dev_);
+      acc_ = at::zeros(shape, on_device);
       shape.erase(shape.begin());
-      wsum_ = at::zeros(shape, at::kFloat);
+      wsum_ = at::zeros(shape, on_device);
       if (!sink_) {
         std::vector<int64_t> oshape = {k_};
         oshape.insert(oshape.end(), size_.begin(), size_.end());
@@ -229,7 +235,7 @@ class Runner {
       at::Tensor img_rows = rows.narrow(1, lo - base_, hi - lo);
       for (int a = 1; a < dims_; ++a) img_rows = img_rows.narrow(a + 1, pad_lo_[a], size_[a]);
       if (sink_) {
-        if (auto st = sink_(lo - pad_lo_[0], img_rows); !st) return st;
+        if (auto st = sink_(lo - pad_lo_[0], dev_.is_cpu() ? img_rows : img_rows.to(at::kCPU)); !st) return st;
       } else {
         result_.output.narrow(1, lo - pad_lo_[0], hi - lo).copy_(img_rows);
       }
@@ -250,6 +256,7 @@ class Runner {
   const SlidingWindowOptions& o_;
   const SlabSink& sink_;
   int dims_;
+  torch::Device dev_;
   at::Tensor image_, weights_, acc_, wsum_;
   std::vector<int64_t> size_, padded_, pad_lo_;
   std::vector<std::vector<int64_t>> starts_;

@@ -31,6 +31,10 @@
 // plus the network's own activations for one batch (not counted; peak_rss_bytes reports the
 // whole process). With slabs = false the accumulator is full size, the classic layout, kept
 // for comparison. The output is the only full-size float buffer; with a sink there is none.
+// Devices: the image stays on the CPU and each batch of windows is copied to `device`; the
+// weight map, the accumulator and the weight sums live on `device` too (on a GPU the slab is
+// device memory), and finished rows come back to the CPU output (or the sink, which always
+// receives CPU tensors).
 //
 // Images smaller than the patch along an axis are padded symmetrically with pad_value (extra
 // voxel at the end) to the patch size, and the output is cropped back: the result always has
@@ -67,7 +71,7 @@ struct SlidingWindowOptions {
   bool slabs = true;                 // patch-deep slab accumulator (see above)
   double pad_value = 0.0;            // for images smaller than the patch
   int64_t max_buffer_bytes = 0;      // 0 = no limit
-  std::string device = "cpu";        // where the windows run; accumulation stays on the CPU
+  std::string device = "cpu";        // where the windows run and are accumulated; output on the CPU
 };
 
 struct SlidingWindowResult {
