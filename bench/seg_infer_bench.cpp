@@ -3,14 +3,18 @@
 //
 //   lucent_seg_infer_bench prepare --case 2d --out DIR [--seed 0]           # random 3000x2400 image
 //   lucent_seg_infer_bench prepare --case 3d --image ch2.nii.gz --out DIR   # the real brain MR
-//   lucent_seg_infer_bench run --dir DIR [--threads 2] [--slabs 1]
+//   lucent_seg_infer_bench prepare --case ct --out DIR [--seed 0]           # random 300x512x512 volume
+//   lucent_seg_infer_bench run --dir DIR [--threads 2] [--slabs 1] [--device cpu|cuda]
 // prepare also takes --width, --depth, --norm, --patch, --overlap and --size-2d to override the
 // case's settings (for calibration; the documented numbers use the defaults below).
 //
 // prepare: builds the U-Net (seeded random weights) and writes DIR/weights.safetensors (every
 // parameter and buffer by name), DIR/input.safetensors ("image", float32 (C, [Z,] Y, X); the MR
 // z-scored over its non-zero voxels) and DIR/config.json (net options and sliding-window
-// settings the peer reads). run: loads them, runs infer::sliding_window once and writes
+// settings the peer reads). The ct case (the GPU comparison: a CT-sized 300x512x512 volume,
+// seeded noise; an nnU-Net-sized 3-D U-Net, 128^3 windows, overlap 0.5) is meant for
+// --device cuda. On a GPU both sides run with cuDNN autotuning on and TF32 off (full float32,
+// so that the outputs can be compared). run: loads them, runs infer::sliding_window once and writes
 // DIR/lucent_output.safetensors ("probabilities"); prints one JSON line with the wall time of
 // the sliding window alone, the buffer bytes it accounted and VmHWM. Nothing is asserted.
 #include <CLI/CLI.hpp>
@@ -22,6 +26,11 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define LUCENT_BENCH_CUDA_STATS 1
+#endif
 
 #include "lucent/core/safetensors.h"
 #include "lucent/core/threads.h"
@@ -40,6 +49,14 @@ int report(const Error& e) {
 
 // The benchmark settings of each case (documented in docs/segmentation.md).
 nlohmann::json case_config(const std::string& name) {
+  if (name == "ct")
+    return {{"case", "ct"},
+            {"spatial_dims", 3},
+            {"net", {{"depth", "4"}, {"width", "32"}, {"norm", "instance"}}},
+            {"num_outputs", 2},
+            {"patch_size", {128, 128, 128}},
+            {"overlap", 0.5},
+            {"batch_size", 1}};
   if (name == "2d")
     return {{"case", "2d"},
             {"spatial_dims", 2},
@@ -68,6 +85,15 @@ Result<std::shared_ptr<nets::Net>> build(const nlohmann::json& cfg) {
                           .options = opts});
 }
 
+// Peak bytes held by LibTorch's CUDA caching allocator on device 0 (the peer reports
+// torch.cuda.max_memory_allocated, the same counter); -1 on the CPU or without CUDA headers.
+int64_t cuda_peak_allocated_bytes(const std::string& device) {
+#ifdef LUCENT_BENCH_CUDA_STATS
+  if (device != "cpu") return c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].peak;
+#endif
+  return -1;
+}
+
 Status write_json(const std::filesystem::path& path, const nlohmann::json& j) {
   std::ofstream out(path);
   out << j.dump(2) << "\n";
@@ -77,7 +103,7 @@ Status write_json(const std::filesystem::path& path, const nlohmann::json& j) {
 
 struct Overrides {
   std::string width, depth, norm;
-  std::vector<int64_t> patch, size_2d = {3000, 2400};
+  std::vector<int64_t> patch, size_2d = {3000, 2400}, size_ct = {300, 512, 512};
   double overlap = -1;
 };
 
@@ -101,6 +127,10 @@ int prepare(const std::string& name, const std::string& image_path, const std::f
   if (name == "2d") {
     auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) + 1);
     image = at::randn({1, ov.size_2d.at(0), ov.size_2d.at(1)}, gen, at::TensorOptions().dtype(at::kFloat));
+  } else if (name == "ct") {
+    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) + 1);
+    image = at::randn({1, ov.size_ct.at(0), ov.size_ct.at(1), ov.size_ct.at(2)}, gen,
+                      at::TensorOptions().dtype(at::kFloat));
   } else {
     auto img = io::read_image(image_path);
     if (!img) return report(img.error().with_context("reading " + image_path));
@@ -118,9 +148,18 @@ int prepare(const std::string& name, const std::string& image_path, const std::f
   return 0;
 }
 
-int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats) {
+int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, const std::string& device) {
   auto in_effect = configure_threads(threads);
   if (!in_effect) return report(in_effect.error());
+  if (device != "cpu") {
+    if (!torch::cuda::is_available()) {
+      std::cerr << "error: --device " << device << " but this LibTorch sees no CUDA device\n";
+      return 2;
+    }
+    at::globalContext().setBenchmarkCuDNN(true);
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   nlohmann::json cfg;
   std::ifstream(dir / "config.json") >> cfg;
   auto net = build(cfg);
@@ -132,6 +171,7 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats) 
     for (auto& p : (*net)->named_parameters()) p.value().copy_(weights->tensors.at(p.key()));
     for (auto& b : (*net)->named_buffers()) b.value().copy_(weights->tensors.at(b.key()));
   }
+  (*net)->to(torch::Device(device));
   auto input = read_safetensors(dir / "input.safetensors");
   if (!input) return report(input.error());
   const at::Tensor image = input->tensors.at("image");
@@ -139,7 +179,8 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats) 
   infer::SlidingWindowOptions o{.patch_size = cfg["patch_size"].get<std::vector<int64_t>>(),
                                 .overlap = cfg["overlap"].get<double>(),
                                 .batch_size = cfg["batch_size"].get<int64_t>(),
-                                .slabs = slabs};
+                                .slabs = slabs,
+                                .device = device};
   std::vector<double> seconds;
   Result<infer::SlidingWindowResult> r = fail(ErrorCode::kInternal, "not run");
   for (int i = 0; i < repeats; ++i) {
@@ -155,6 +196,7 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats) 
                                {"threads", *in_effect},     {"seconds", seconds},
                                {"windows", r->windows},     {"buffer_bytes", r->buffer_bytes},
                                {"vm_hwm_bytes", r->peak_rss_bytes}, {"slabs", slabs},
+                               {"device", device},          {"gpu_peak_allocated_bytes", cuda_peak_allocated_bytes(device)},
                                {"params", (*net)->parameter_count()}};
   std::printf("%s\n", line.dump().c_str());
   return 0;
@@ -168,8 +210,8 @@ int main(int argc, char** argv) {
   auto* prep = app.add_subcommand("prepare", "Write weights, input and settings for both sides");
   std::string case_name = "2d", image_path, out_dir;
   int64_t seed = 0;
-  prep->add_option("--case", case_name, "2d (random 3000x2400) or 3d (an MR volume)")
-      ->check(CLI::IsMember({"2d", "3d"}));
+  prep->add_option("--case", case_name, "2d (random 3000x2400), 3d (an MR volume) or ct (random 300x512x512, GPU)")
+      ->check(CLI::IsMember({"2d", "3d", "ct"}));
   prep->add_option("--image", image_path, "3d: the volume to segment (e.g. mricron_ch2_aal/ch2.nii.gz)");
   prep->add_option("--out", out_dir, "Folder for weights, input and config")->required();
   prep->add_option("--seed", seed, "Seed of the weights and the 2-D image");
@@ -180,13 +222,16 @@ int main(int argc, char** argv) {
   prep->add_option("--patch", ov.patch, "Override the patch size (one value per axis)");
   prep->add_option("--overlap", ov.overlap, "Override the window overlap");
   prep->add_option("--size-2d", ov.size_2d, "2d: image size Y X (default 3000 2400)")->expected(2);
+  prep->add_option("--size-ct", ov.size_ct, "ct: volume size Z Y X (default 300 512 512)")->expected(3);
   auto* runc = app.add_subcommand("run", "Run Lucent's sliding window on a prepared folder");
   std::string dir;
   int threads = 2, repeats = 1;
   bool slabs = true;
+  std::string device = "cpu";
   runc->add_option("--dir", dir, "A folder written by prepare")->required()->check(CLI::ExistingDirectory);
   runc->add_option("--threads", threads, "LibTorch intra-op threads")->check(CLI::PositiveNumber);
   runc->add_option("--slabs", slabs, "Slab accumulator (1) or full-size accumulator (0)");
+  runc->add_option("--device", device, "cpu, cuda or cuda:N")->check(CLI::IsMember({"cpu", "cuda", "cuda:0", "cuda:1"}));
   runc->add_option("--repeats", repeats, "Timed runs (the output of the last is written)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (prep->parsed()) {
@@ -196,5 +241,5 @@ int main(int argc, char** argv) {
     }
     return prepare(case_name, image_path, out_dir, seed, ov);
   }
-  return run(dir, threads, slabs, repeats);
+  return run(dir, threads, slabs, repeats, device);
 }

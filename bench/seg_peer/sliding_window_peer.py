@@ -8,8 +8,13 @@ by its maximum with zeros raised to the smallest non-zero value, logits blended 
 written the way nnU-Net's predictor writes it in plain PyTorch: full-size logit and weight
 accumulators, softmax at the end.
 
-  sliding_window_peer.py run --dir DIR [--threads 2]      # reads what lucent_seg_infer_bench prepare wrote
+  sliding_window_peer.py run --dir DIR [--threads 2] [--device cpu|cuda]  # reads what lucent_seg_infer_bench prepare wrote
   sliding_window_peer.py compare A.safetensors B.safetensors
+
+On a GPU (--device cuda) everything runs on the device as nnU-Net's predictor does by default
+(perform_everything_on_device): the image, the full-size accumulators and the softmax; the
+probabilities are copied back to the CPU inside the timed part (Lucent's output is on the CPU
+too). cuDNN autotuning on, TF32 off on both sides.
 
 run prints one JSON line (wall time of the sliding window alone, VmHWM) and writes
 DIR/torch_output.safetensors. compare prints the max absolute difference as JSON.
@@ -160,7 +165,8 @@ def gaussian_weights(patch, sigma_scale=0.125):
     return torch.from_numpy(w.astype(np.float32))
 
 
-def sliding_window(net, image, patch, overlap, batch_size, num_outputs):
+def sliding_window(net, image, patch, overlap, batch_size, num_outputs, device="cpu"):
+    image = image.to(device)
     sizes = list(image.shape[1:])
     padded = [max(s, p) for s, p in zip(sizes, patch)]
     lo = [(P - s) // 2 for P, s in zip(padded, sizes)]
@@ -170,9 +176,9 @@ def sliding_window(net, image, patch, overlap, batch_size, num_outputs):
             pad += [lo[a], padded[a] - sizes[a] - lo[a]]
         image = F.pad(image, pad)
     starts = [window_starts(P, p, overlap) for P, p in zip(padded, patch)]
-    gaussian = gaussian_weights(patch)
-    logits = torch.zeros([num_outputs] + padded)
-    weights = torch.zeros(padded)
+    gaussian = gaussian_weights(patch).to(device)
+    logits = torch.zeros([num_outputs] + padded, device=device)
+    weights = torch.zeros(padded, device=device)
     windows = [list(w) for w in np.array(np.meshgrid(*starts, indexing="ij")).reshape(len(patch), -1).T]
     for first in range(0, len(windows), batch_size):
         batch = windows[first:first + batch_size]
@@ -187,7 +193,7 @@ def sliding_window(net, image, patch, overlap, batch_size, num_outputs):
     probs = torch.softmax(logits, 0)
     del logits, weights
     crop = tuple(slice(l, l + s) for l, s in zip(lo, sizes))
-    return probs[(slice(None),) + crop], len(windows)
+    return probs[(slice(None),) + crop].cpu(), len(windows)
 
 
 def vm_hwm_bytes():
@@ -200,6 +206,10 @@ def vm_hwm_bytes():
 
 def run(args):
     torch.set_num_threads(args.threads)
+    if args.device != "cpu":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     cfg = json.load(open(f"{args.dir}/config.json"))
     o = cfg["net"]
     net = UNet(cfg["spatial_dims"], 1, cfg["num_outputs"], depth=int(o.get("depth", 4)), width=int(o.get("width", 32)),
@@ -208,6 +218,7 @@ def run(args):
                downsample=o.get("downsample", "conv"))
     net.load_state_dict(read_safetensors(f"{args.dir}/weights.safetensors"), strict=True)
     net.eval()
+    net.to(args.device)
     params = sum(p.numel() for p in net.parameters())
     image = read_safetensors(f"{args.dir}/input.safetensors")["image"]
     seconds = []
@@ -217,12 +228,15 @@ def run(args):
             probs = None
             t0 = time.perf_counter()
             probs, windows = sliding_window(net, image, cfg["patch_size"], cfg["overlap"], cfg["batch_size"],
-                                            cfg["num_outputs"])
+                                            cfg["num_outputs"], args.device)
+            if args.device != "cpu":
+                torch.cuda.synchronize()
             seconds.append(time.perf_counter() - t0)
     hwm = vm_hwm_bytes()  # before writing the output, as Lucent's number
     write_safetensors(f"{args.dir}/torch_output.safetensors", {"probabilities": probs})
-    print(json.dumps({"side": "pytorch", "case": cfg["case"], "threads": torch.get_num_threads(), "seconds": seconds,
-                      "windows": windows, "vm_hwm_bytes": hwm, "params": params, "torch": torch.__version__}))
+    print(json.dumps({"side": "pytorch", "case": cfg["case"], "device": args.device, "threads": torch.get_num_threads(), "seconds": seconds,
+                      "windows": windows, "vm_hwm_bytes": hwm,
+                      "gpu_peak_allocated_bytes": torch.cuda.max_memory_allocated() if args.device != "cpu" else -1, "params": params, "torch": torch.__version__}))
 
 
 def compare(args):
@@ -244,6 +258,7 @@ def main():
     r.add_argument("--dir", required=True)
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--repeats", type=int, default=1)
+    r.add_argument("--device", default="cpu")
     c = sub.add_parser("compare")
     c.add_argument("a")
     c.add_argument("b")

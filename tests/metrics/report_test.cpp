@@ -90,9 +90,15 @@ std::string notes_of(const json& section) {
   return all;
 }
 
+// lucent::remove_tree, not fs::remove_all (see core/atomic_file.h).
+void remove_dir(const fs::path& d) {
+  std::error_code ec;
+  remove_tree(d, ec);
+}
+
 fs::path temp_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("lucent-report-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
+  remove_dir(d);
   fs::create_directories(d);
   return d;
 }
@@ -122,7 +128,7 @@ TEST(Report, WritesOneFileWithEveryChartAndTheLibrariesInlined) {
     EXPECT_EQ((*c)["spec"]["$schema"], "https://vega.github.io/schema/vega-lite/v6.json") << id;
   }
   EXPECT_EQ(find_chart(payload, "forest"), nullptr);
-  fs::remove_all(dir);
+  remove_dir(dir);
 }
 
 TEST(Report, HostileIdStaysDataAndNeverMarkup) {
@@ -312,7 +318,7 @@ TEST(Report, ThumbnailsOfImageFilesAndAReasonForOthers) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(bad.error().message().find("19 image paths for 20 cases"), std::string::npos);
-  fs::remove_all(dir);
+  remove_dir(dir);
 }
 
 TEST(Report, ImagePathsFromTheTruthCsvAreRelativeToIt) {
@@ -326,7 +332,7 @@ TEST(Report, ImagePathsFromTheTruthCsvAreRelativeToIt) {
   EXPECT_NE(none.error().message().find("no column 'thumbnail'"), std::string::npos);
   ASSERT_TRUE(write_file_atomically(dir / "plain.csv", "id,label\na,0\n"));
   EXPECT_TRUE(image_paths_from_csv(dir / "plain.csv", {"a"})->empty());
-  fs::remove_all(dir);
+  remove_dir(dir);
 }
 
 TEST(Report, ProvenanceHashesTheFilesAndShowsThemInTheHeader) {
@@ -344,7 +350,7 @@ TEST(Report, ProvenanceHashesTheFilesAndShowsThemInTheHeader) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.error().message().find("truth"), std::string::npos);
-  fs::remove_all(dir);
+  remove_dir(dir);
 }
 
 TEST(Report, OneClassCurveIsLeftOutWithAReason) {
