@@ -139,13 +139,14 @@ if [ -x "$CORE" ]; then
     sort | uniq -c | tr '\n' ';')"
   log "  of them bound to LibTorch: $(echo "$binds" | awk 'NF == 2 && $1 ~ /libtorch/ {print $2}' | sort -u | head -8 | tr '\n' ' ')"
   rm -f "$WORK"/ldbind.*
+  export LUCENT_DATA="$PWD/$CARRY/data"
   if timeout 120 env LD_PRELOAD="$TRACE" "$CORE" --gtest_brief=1 >"$OUT/unit-core.log" 2>&1; then
     log "unit core: $(grep -E '^\[  PASSED' "$OUT/unit-core.log" | tail -1)"
   else
     rc=$?
     log "unit core: FAILED (exit $rc); last lines and backtrace:"
     grep -E "FAILED|Failure|fatal|backtrace|^\S+\(" "$OUT/unit-core.log" | head -40 | tee -a "$SUMMARY"
-    if timeout 120 env LD_PRELOAD="$STDCXX" "$CORE" --gtest_brief=1 >"$OUT/unit-core-preload.log" 2>&1; then
+    if timeout 120 env LD_PRELOAD="$STDCXX:$TRACE" "$CORE" --gtest_brief=1 >"$OUT/unit-core-preload.log" 2>&1; then
       PRELOAD="$STDCXX"
       log "unit core with LD_PRELOAD=$STDCXX: passed → every later Lucent run is preloaded"
     else
@@ -153,8 +154,10 @@ if [ -x "$CORE" ]; then
     fi
   fi
 fi
-# "${LX[@]}" CMD…: a Lucent process, with libstdc++ preloaded when that was needed above.
-LX=(env); [ -n "$PRELOAD" ] && LX=(env LD_PRELOAD="$PRELOAD")
+# "${LX[@]}" CMD…: a Lucent process, with the backtrace handler, and libstdc++ preloaded when that
+# was needed above (or after a crash of the first training run, below).
+set_lx() { LX=(env LD_PRELOAD="${PRELOAD:+$PRELOAD:}$TRACE"); }
+set_lx
 
 # --- 4. the CUDA unit tests ---------------------------------------------------------------------------
 export LUCENT_DATA="$PWD/$CARRY/data"
@@ -168,7 +171,6 @@ unit() {  # module gtest-filter time-limit
     log "unit $1 [$2]: FAILED or timed out:"; grep -E "FAILED|Failure|rror" "$OUT/unit-$1$4.log" | head -20 | tee -a "$SUMMARY"
   fi
 }
-unit train 'Amp*' 150 -cuda
 unit infer 'SlidingWindow*' 60 -cuda
 
 # --- 5. speed: Lucent vs PyTorch on this GPU -----------------------------------------------------------
@@ -180,9 +182,21 @@ run_lucent() {  # rep amp
   local run="$WORK/lucent-$2-$1"
   rm -rf "$run"
   have_time 60 "lucent train ($2, repetition $1)" || return 1
-  timed "$OUT/time.txt" "${LX[@]}" timeout 200 "$BUILD/lucent" train "$CONFIG" --device cuda --threads "$THREADS" \
-    --set train.epochs=3 --set train.warmup_epochs=0 --set train.ema_decay=0 --set train.amp="$2" --out "$run" --quiet \
-    >"$OUT/lucent-train.log" 2>&1 || { log "lucent train ($2) failed:"; tail -5 "$OUT/lucent-train.log" | tee -a "$SUMMARY"; return 1; }
+  local attempt
+  for attempt in 1 2; do
+    rm -rf "$run"
+    if timed "$OUT/time.txt" "${LX[@]}" timeout 200 "$BUILD/lucent" train "$CONFIG" --device cuda --threads "$THREADS" \
+         --set train.epochs=3 --set train.warmup_epochs=0 --set train.ema_decay=0 --set train.amp="$2" --out "$run" --quiet \
+         >"$OUT/lucent-train.log" 2>&1; then
+      break
+    fi
+    log "lucent train ($2) failed:"; grep -vE "^\s*$" "$OUT/lucent-train.log" | tail -25 | tee -a "$SUMMARY"
+    if [ "$attempt" = 1 ] && [ -z "$PRELOAD" ] && have_time 60 "retry with libstdc++ preloaded"; then
+      PRELOAD="$STDCXX"; set_lx; log "retrying with LD_PRELOAD=$STDCXX (kept for every later Lucent run)"
+    else
+      return 1
+    fi
+  done
   read -r wall rss < "$OUT/time.txt"
   "${LX[@]}" timeout 120 "$BUILD/lucent_infer_bench" --bundle "$run/bundle" --data "$NPZ" --threads "$THREADS" --batch 256 --repeats 5 \
     --device cuda >"$OUT/infer.json" 2>"$OUT/infer.err" || { log "lucent_infer_bench failed:"; tail -5 "$OUT/infer.err" | tee -a "$SUMMARY"; return 1; }
@@ -285,6 +299,9 @@ PYEOF
   fi
 fi
 
+# --- 6b. the CUDA training tests (each precision, resume, the bundle back on the CPU) -------------------
+unit train 'Amp*' 150 -cuda
+
 # --- 7. the full recipe on the GPU ---------------------------------------------------------------------
 if [ "$SKIP_RECIPE" != 1 ] && have_time 90 "the full recipe"; then
   log "recipe: $CONFIG --device cuda --set train.amp=auto"
@@ -303,3 +320,6 @@ if [ "$UNIT_OTHERS" = 1 ]; then
 fi
 
 log "done in $(elapsed) s"
+# Few files come back from the device machine: the logs go into one archive.
+(cd "$OUT" && ls | grep -vE '^(summary.txt|results.jsonl|seg.jsonl|recipe-metrics.json)$' > .logs &&
+  tar -czf logs.tgz -T .logs && xargs rm -f < .logs && rm -f .logs)
