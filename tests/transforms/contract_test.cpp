@@ -208,7 +208,11 @@ TEST(TransformContract, SpatialTransformsMoveMasksWithTheImage) {
       b.images = b.masks.to(at::kFloat);
       Rng rng(21);
       ASSERT_TRUE((*t)->apply(b, rng));
-      const auto differ = b.images.round().to(at::kLong) != b.masks;
+      // Interpolated values exactly halfway between two labels (0.5, 1.5: common when a size
+      // halves or doubles) round either way depending on the last bit of the kernel's
+      // arithmetic, which differs between LibTorch builds; they count as neither.
+      const auto halfway = (b.images - b.images.floor() - 0.5).abs() < 1e-4;
+      const auto differ = (b.images.round().to(at::kLong) != b.masks).logical_and(halfway.logical_not());
       EXPECT_LT(differ.to(at::kDouble).mean().item<double>(), 0.06);
       // Away from label edges (every neighbour has the same label) they agree exactly.
       auto m = b.masks.to(at::kFloat);
