@@ -7,8 +7,10 @@
 #include <regex>
 
 #include "commands.h"
+#include "predict_seg.h"
 #include "lucent/core/atomic_file.h"
 #include "lucent/infer/predictor.h"
+#include "lucent/infer/segmenter.h"
 #include "lucent/io/dicom.h"
 #include "lucent/io/image_io.h"
 #include "lucent/io/npz.h"
@@ -87,6 +89,18 @@ int run_predict(const PredictArgs& a) {
   if (bundles.empty())
     return report(Error(ErrorCode::kInvalidArgument, "no bundle among the arguments (a bundle is a folder with bundle.json)"));
   if (inputs.empty()) return report(Error(ErrorCode::kInvalidArgument, "no input images given after the bundle(s)"));
+  // Segmentation bundles go to predict_seg; a bundle.json that cannot be read is left to the
+  // classification path, which reports it as before.
+  std::vector<fs::path> seg_bundles, other_bundles;
+  for (const auto& b : bundles) {
+    auto is_seg = infer::is_segmentation_bundle(b);
+    (is_seg && *is_seg ? seg_bundles : other_bundles).push_back(b);
+  }
+  if (!seg_bundles.empty() && !other_bundles.empty())
+    return report(Error(ErrorCode::kInvalidArgument,
+                        "segmentation bundle " + seg_bundles.front().string() + " cannot be combined with " +
+                            other_bundles.front().string() + " (not a segmentation bundle); run them separately"));
+  if (!seg_bundles.empty()) return run_segmentation_predict(seg_bundles, inputs, {.out = a.out, .tta = a.tta, .device = a.device});
   nets::NetRegistry nets;
   nets::register_builtin_nets(nets);
   transforms::TransformRegistry tfs;
@@ -130,9 +144,11 @@ void add_predict_command(CLI::App& app, Runner& run) {
   auto args = std::make_shared<PredictArgs>();
   auto* cmd = app.add_subcommand("predict", "Run one bundle (or an ensemble of several) on images");
   cmd->add_option("paths", args->paths, "BUNDLE... INPUT... (bundles are folders with bundle.json)")->required();
-  cmd->add_option("--out", args->out, "Output folder for predictions.csv / predictions.json");
+  cmd->add_option("--out", args->out,
+                 "Output folder for predictions.csv / predictions.json (segmentation: label maps, probabilities, "
+                 "overlays, volumes.json; see docs/segmentation-predict.md)");
   cmd->add_flag("--tta", args->tta, "Average over flips along each spatial axis");
-  cmd->add_option("--batch", args->batch, "Batch size")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "Batch size (classification; segmentation uses the bundle's)")->check(CLI::PositiveNumber);
   cmd->add_option("--split", args->split, "MedMNIST split for .npz inputs")->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("--device", args->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([&run, args] { run = [args] { return run_predict(*args); }; });
