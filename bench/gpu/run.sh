@@ -28,6 +28,7 @@ CARRY=${CARRY:-gpu-carry}
 BUILD=${BUILD:-build-gpu}
 PY=${PY:-python3}
 REPEATS=${REPEATS:-1}
+INFER_SPLIT=${INFER_SPLIT:-train}         # inference is timed on this split (train: 4,708 images)
 DEADLINE=${DEADLINE:-540}                 # seconds; later steps are skipped after this
 THREADS=${THREADS:-$(nproc)}
 WORKERS=${WORKERS:-8}
@@ -198,7 +199,7 @@ run_lucent() {  # rep amp
     fi
   done
   read -r wall rss < "$OUT/time.txt"
-  "${LX[@]}" timeout 120 "$BUILD/lucent_infer_bench" --bundle "$run/bundle" --data "$NPZ" --threads "$THREADS" --batch 256 --repeats 5 \
+  "${LX[@]}" timeout 120 "$BUILD/lucent_infer_bench" --bundle "$run/bundle" --data "$NPZ" --split "$INFER_SPLIT" --threads "$THREADS" --batch 256 --repeats 5 \
     --device cuda >"$OUT/infer.json" 2>"$OUT/infer.err" || { log "lucent_infer_bench failed:"; tail -5 "$OUT/infer.err" | tee -a "$SUMMARY"; return 1; }
   "$PY" - "$1" "$2" "$wall" "$rss" "$run/log.jsonl" "$OUT/infer.json" >>"$RESULTS" <<'PYEOF'
 import json, sys
@@ -213,7 +214,7 @@ PYEOF
 run_pytorch() {  # rep amp
   have_time 40 "pytorch peer ($2, repetition $1)" || return 1
   timed "$OUT/time.txt" timeout 200 "$PY" bench/train_peer/pytorch_peer.py --data "$NPZ" --device cuda \
-    --amp "$2" --threads "$THREADS" --workers "$WORKERS" --epochs 3 --batch 128 --infer-batch 256 --infer-repeats 5 $PEER_FLAGS \
+    --amp "$2" --threads "$THREADS" --workers "$WORKERS" --epochs 3 --batch 128 --infer-batch 256 --infer-repeats 5 --infer-split "$INFER_SPLIT" $PEER_FLAGS \
     >"$OUT/peer.out" 2>"$OUT/peer.err" || { log "pytorch peer ($2) failed:"; tail -5 "$OUT/peer.err" | tee -a "$SUMMARY"; return 1; }
   read -r wall rss < "$OUT/time.txt"
   "$PY" - "$1" "$wall" "$rss" "$OUT/peer.out" >>"$RESULTS" <<'PYEOF'

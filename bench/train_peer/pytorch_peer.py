@@ -185,6 +185,8 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--infer-batch", type=int, default=256)
     ap.add_argument("--infer-repeats", type=int, default=5)
+    ap.add_argument("--infer-split", default="test", choices=["train", "val", "test"],
+                    help="split timed for inference (train: 4,708 PneumoniaMNIST images, enough for a GPU)")
     ap.add_argument("--seed", type=int, default=0)
     # For the analysis in docs/benchmarks-train-speed.md; the bench uses neither.
     ap.add_argument("--no-augment", action="store_true", help="workers only convert and normalise")
@@ -207,7 +209,7 @@ def main():
     with PssSampler() as pss:
         npz = np.load(args.data)
         train_images, train_labels = npz["train_images"], npz["train_labels"]
-        test_images = torch.from_numpy(npz["test_images"]).unsqueeze(1)  # uint8 (N, 1, 28, 28)
+        test_images = torch.from_numpy(npz[f"{args.infer_split}_images"]).unsqueeze(1)  # uint8 (N, 1, 28, 28)
 
         augment = PlainTorchAugment(not args.no_augment) if plain else T.Compose([
             T.ToTensor(),  # uint8 HxW -> float (1, H, W) in 0..1
