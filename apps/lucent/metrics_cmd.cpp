@@ -53,11 +53,28 @@ void add_metrics_command(CLI::App& app, Runner& run) {
   auto* nsd = cmd->add_option("--nsd-tolerance", m->nsd_tolerance_mm,
                               "Segmentation: normalised surface Dice tolerance in mm (default 1)")
                   ->check(CLI::NonNegativeNumber);
+  auto* rand = cmd->add_flag("--rand", m->rand,
+                             "Segmentation: segment agreement instead of per-label overlap: foreground-restricted "
+                             "Rand error / split / merge and information scores (ISBI 2012, SNEMI3D)");
+  const auto sources = CLI::IsMember({"labels", "boundary", "interior"});
+  auto* pred_segments = cmd->add_option("--pred-segments", m->pred_segments,
+                                        "--rand: how the prediction becomes segments: labels (values are ids), boundary "
+                                        "(non-zero = membrane; segments = connected zero regions) or interior (non-zero "
+                                        "= cells; segments = connected non-zero regions); default labels")
+                            ->check(sources);
+  auto* truth_segments = cmd->add_option("--truth-segments", m->truth_segments,
+                                         "--rand: the same for the truth (only its non-zero segments are scored)")
+                             ->check(sources);
   pred_mask->needs(truth_mask);
   truth_mask->needs(pred_mask);
   for (auto* o : {pred, truth, task}) pred_mask->excludes(o);
   labels->needs(pred_mask);
   nsd->needs(pred_mask);
+  rand->needs(pred_mask);
+  pred_segments->needs(rand);
+  truth_segments->needs(rand);
+  rand->excludes(labels);
+  rand->excludes(nsd);
   cmd->add_option("--patient-column", a->patient_column,
                   "Truth column with the patient id: resample patients, not cases");
   add_score_options(cmd, a->score);

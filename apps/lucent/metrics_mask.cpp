@@ -1,5 +1,6 @@
-// `lucent metrics --pred-mask/--truth-mask`: reading, matching and checking label maps, then
-// writing metrics.json. The metric definitions are in lucent/metrics/segmentation.h.
+// `lucent metrics --pred-mask/--truth-mask [--rand]`: reading, matching and checking label maps,
+// then writing metrics.json. The metric definitions are in lucent/metrics/segmentation.h and
+// lucent/metrics/rand_error.h.
 #include "metrics_mask.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "lucent/io/image_io.h"
 #include "lucent/metrics/bootstrap.h"
 #include "lucent/metrics/evaluation.h"
+#include "lucent/metrics/rand_error.h"
 #include "lucent/metrics/segmentation.h"
 
 namespace lucent::app {
@@ -159,6 +161,143 @@ struct CaseResult {
   std::map<int64_t, metrics::SegmentationScores> by_label;
 };
 
+metrics::SegmentSource segment_source(const std::string& s) {
+  return s == "boundary"   ? metrics::SegmentSource::kBoundary
+         : s == "interior" ? metrics::SegmentSource::kInterior
+                           : metrics::SegmentSource::kLabels;
+}
+
+// --rand: one RandScores per case; the mean of each score over the cases where it is defined,
+// with bootstrap intervals over cases.
+int run_rand_metrics(const MaskMetricsArgs& a, const std::vector<CasePair>& cases) {
+  for (const auto* s : {&a.pred_segments, &a.truth_segments})
+    if (*s != "labels" && *s != "boundary" && *s != "interior")
+      return report(Error(ErrorCode::kInvalidArgument, "--pred-segments / --truth-segments take labels, boundary or "
+                                                       "interior; got '" + *s + "'"));
+  std::vector<metrics::RandScores> results;
+  for (const auto& c : cases) {
+    auto p = io::read_image(c.pred);
+    if (!p) return report(p.error().with_context("reading prediction " + c.pred.string()));
+    auto t = io::read_image(c.truth);
+    if (!t) return report(t.error().with_context("reading truth " + c.truth.string()));
+    if (auto st = check_same_grid(*p, *t, c); !st) return report(st.error());
+    auto s = metrics::rand_scores(*p, *t, segment_source(a.pred_segments), segment_source(a.truth_segments));
+    if (!s) return report(s.error().with_context("case " + c.id + " (" + c.pred.string() + " vs " + c.truth.string() + ")"));
+    results.push_back(*s);
+  }
+  const auto& names = metrics::rand_metric_names();
+  const std::size_t nc = results.size(), nm = names.size();
+  const metrics::Statistics stat = [&](const std::vector<int64_t>& sample) {
+    std::vector<std::optional<double>> out(nm);
+    for (std::size_t m = 0; m < nm; ++m) {
+      double sum = 0;
+      int64_t n = 0;
+      for (int64_t c : sample)
+        if (const auto& v = metrics::rand_metric(results[static_cast<std::size_t>(c)], names[m])) sum += *v.value, ++n;
+      if (n > 0) out[m] = sum / static_cast<double>(n);
+    }
+    return out;
+  };
+  const metrics::Resampler resampler = metrics::Resampler::make(nc, {}, {});
+  const auto estimate = stat(resampler.all_cases());
+  std::vector<metrics::Interval> intervals;
+  metrics::BootstrapOptions bopts;
+  bopts.resamples = a.bootstrap;
+  bopts.confidence = a.confidence;
+  bopts.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
+  if (a.bootstrap > 0) intervals = metrics::bootstrap_intervals(stat, estimate, resampler, bopts, Rng(static_cast<uint64_t>(a.seed)));
+  std::vector<std::string> warnings;
+  if (a.bootstrap > 0 && nc < metrics::kSmallStratumUnits)
+    warnings.push_back("only " + std::to_string(nc) +
+                       " case(s): bootstrap intervals over cases are unreliable (too narrow) with so few; score more cases");
+
+  json metrics_json = json::object();
+  for (std::size_t m = 0; m < nm; ++m) {
+    const bool has_ci = m < intervals.size() && intervals[m].low.has_value();
+    json e = {{"value", estimate[m] ? json(*estimate[m]) : json(nullptr)},
+              {"ci_low", has_ci ? json(*intervals[m].low) : json(nullptr)},
+              {"ci_high", has_ci && intervals[m].high ? json(*intervals[m].high) : json(nullptr)},
+              {"ci_method", has_ci ? intervals[m].method : std::string("none")}};
+    if (m < intervals.size() && !intervals[m].note.empty()) e["ci_note"] = intervals[m].note;
+    int64_t defined = 0;
+    std::string reason;
+    for (const auto& r : results) {
+      const auto& v = metrics::rand_metric(r, names[m]);
+      if (v) ++defined;
+      else if (reason.empty()) reason = v.reason;
+    }
+    e["cases_defined"] = defined;
+    if (!estimate[m]) e["reason"] = "undefined in every case: " + reason;
+    metrics_json[names[m]] = std::move(e);
+  }
+  json per_case = json::array();
+  for (std::size_t c = 0; c < nc; ++c) {
+    const auto& r = results[c];
+    json e = {{"id", cases[c].id},
+              {"pred", cases[c].pred.string()},
+              {"truth", cases[c].truth.string()},
+              {"foreground_voxels", r.foreground_voxels},
+              {"truth_segments", r.truth_segments},
+              {"pred_segments", r.pred_segments},
+              {"pred_background_voxels", r.pred_background_voxels}};
+    for (const auto& name : names) {
+      const auto& v = metrics::rand_metric(r, name);
+      e[name] = value_json(v);
+      if (!v) e[name + "_reason"] = v.reason;
+    }
+    per_case.push_back(std::move(e));
+  }
+  const json out = {
+      {"task", "segment_agreement"},
+      {"n", static_cast<int64_t>(nc)},
+      {"segments", {{"prediction", a.pred_segments}, {"truth", a.truth_segments}}},
+      {"metrics", std::move(metrics_json)},
+      {"per_case", std::move(per_case)},
+      {"definitions",
+       {{"foreground", "only voxels whose true segment id is non-zero count; predicted id 0 there is one segment"},
+        {"segments", "labels: the values are ids; boundary: face-connected components of the zero voxels; "
+                     "interior: face-connected components of the non-zero voxels (4 neighbours in 2-D, 6 in 3-D)"},
+        {"rand", "pairs of distinct voxels: P = sum n_ij^2 - n, T = sum t_i^2 - n, S = sum s_j^2 - n; "
+                 "rand_split = P/T, rand_merge = P/S, rand_error = 1 - 2P/(T+S) (scikit-image adapted_rand_error)"},
+        {"info", "natural logs: info_split = I/H(pred), info_merge = I/H(truth), info_score = 2I/(H(pred)+H(truth))"},
+        {"aggregation", "mean over the cases where the score is defined"}}},
+      {"bootstrap",
+       {{"resamples", a.bootstrap}, {"seed", a.seed}, {"confidence", a.confidence}, {"unit", "case"},
+        {"units", static_cast<int64_t>(nc)}}},
+      {"warnings", warnings}};
+
+  std::error_code ec;
+  fs::create_directories(a.out, ec);
+  if (ec) return report(Error(ErrorCode::kIoError, "cannot create output folder " + a.out + ": " + ec.message()));
+  const fs::path path = fs::path(a.out) / "metrics.json";
+  if (auto st = write_file_atomically(path, out.dump(2) + "\n"); !st) return report(st.error());
+
+  if (!a.quiet) {
+    std::printf("segment agreement (prediction: %s, truth: %s), %zu case(s); %.0f %% intervals over cases\n",
+                a.pred_segments.c_str(), a.truth_segments.c_str(), nc, 100 * a.confidence);
+    std::printf("  %-12s %10s   %-21s %s\n", "metric", "value", "interval", "method");
+    for (std::size_t m = 0; m < nm; ++m) {
+      const bool has_ci = m < intervals.size() && intervals[m].low;
+      const std::string ci = has_ci ? "[" + fixed(intervals[m].low) + ", " + fixed(intervals[m].high) + "]" : "-";
+      std::printf("  %-12s %10s   %-21s %s\n", names[m].c_str(), fixed(estimate[m]).c_str(), ci.c_str(),
+                  has_ci ? intervals[m].method.c_str() : "none");
+    }
+    constexpr std::size_t kShown = 20;
+    std::printf("  %-16s %10s %10s %10s %10s %9s %9s\n", "case", "rand_error", "rand_split", "rand_merge", "info_score",
+                "truth_seg", "pred_seg");
+    for (std::size_t c = 0; c < nc && c < kShown; ++c) {
+      const auto& r = results[c];
+      std::printf("  %-16s %10s %10s %10s %10s %9lld %9lld\n", cases[c].id.c_str(), fixed(r.rand_error.value).c_str(),
+                  fixed(r.rand_split.value).c_str(), fixed(r.rand_merge.value).c_str(), fixed(r.info_score.value).c_str(),
+                  static_cast<long long>(r.truth_segments), static_cast<long long>(r.pred_segments));
+    }
+    if (nc > kShown) std::printf("  ... %zu cases in all (metrics.json)\n", nc);
+    for (const auto& w : warnings) std::printf("  warning: %s\n", w.c_str());
+    std::printf("metrics: %s\n", path.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_mask_metrics(const MaskMetricsArgs& a) {
@@ -169,6 +308,7 @@ int run_mask_metrics(const MaskMetricsArgs& a) {
       return report(Error(ErrorCode::kInvalidArgument, "--labels: " + std::to_string(l) + " is outside the int32 range"));
   auto cases = match_cases(a.pred, a.truth);
   if (!cases) return report(cases.error());
+  if (a.rand) return run_rand_metrics(a, *cases);
 
   const metrics::SegmentationOptions opts{.nsd_tolerance_mm = a.nsd_tolerance_mm};
   std::vector<CaseResult> results;

@@ -1,7 +1,10 @@
 // `lucent metrics --pred-mask P --truth-mask T`: segmentation metrics of predicted label maps
-// against the truth, per class and per case, with bootstrap intervals over cases.
-// Definitions: lucent/metrics/segmentation.h and docs/metrics.md ("Segmentation and
-// image-quality metrics"). Parsing and wiring only.
+// against the truth, per class and per case, with bootstrap intervals over cases. With --rand:
+// segment agreement instead (foreground-restricted Rand error, split and merge, and the
+// information scores V_info), each map first turned into segments as --pred-segments /
+// --truth-segments say (labels | boundary | interior).
+// Definitions: lucent/metrics/segmentation.h, lucent/metrics/rand_error.h and docs/metrics.md
+// ("Segmentation and image-quality metrics", "Segment agreement"). Parsing and wiring only.
 //
 // P and T are both files (one case) or both folders (cases matched by file name; hidden files
 // and subfolders are ignored). Every file is read with lucent::io::read_image (NIfTI, NRRD,
@@ -28,9 +31,13 @@ struct MaskMetricsArgs {
   std::string ci = "bca";           // "bca" or "percentile"
   std::string out = ".";            // folder for metrics.json
   bool quiet = false;               // no table on stdout
+  bool rand = false;                // segment agreement (Rand / information) instead of per-label overlap
+  std::string pred_segments = "labels";   // --rand: labels | boundary | interior (metrics::SegmentSource)
+  std::string truth_segments = "labels";
 };
 
 // Scores every case, writes OUT/metrics.json atomically, prints a table unless quiet.
+// --rand: metrics.json has "task": "segment_agreement" (docs/metrics.md).
 // Returns the process exit code (0, or the error table's code after printing the error).
 int run_mask_metrics(const MaskMetricsArgs& args);
 

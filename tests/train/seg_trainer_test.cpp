@@ -175,6 +175,52 @@ TEST(SegTrainer, EvaluationPoolsPixelsInsideTheRoi) {
   EXPECT_NEAR((*r)["specificity"].get<double>(), 2.0 / 3.0, 1e-9);
 }
 
+// ISBI-style: class 1 = membrane. Truth: a vertical membrane at column 2 of a 3x5 image (two
+// cells of 6 pixels); the prediction misses its middle pixel (p = 0.2), so its cells are one.
+// On the 12 true-interior pixels: P = 72 - 12 = 60 = T, S = 144 - 12 = 132 (rand_error.h).
+TEST(SegTrainer, EvaluationReportsTheRandErrorOfTheRegionsBetweenBoundaries) {
+  struct Identity : nets::Net {
+    at::Tensor forward(const at::Tensor& x) override {
+      auto p = x.clamp(1e-6, 1 - 1e-6);
+      return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
+    }
+  } net;
+  data::SegSample s;
+  s.id = "cells";
+  s.image = at::full({1, 3, 5}, 0.1f);
+  s.image.select(2, 2).fill_(0.9f);
+  s.image[0][1][2] = 0.2f;
+  s.labels = at::zeros({3, 5}, at::kLong);
+  s.labels.select(1, 2).fill_(1);
+  s.roi = at::ones({3, 5}, at::kBool);
+  s.geometry.spatial_dims = 2;
+  SegEvalOptions o{.patch_size = {3, 5}, .overlap = 0.0, .blend = "constant", .per_case = true, .rand_error = "boundary"};
+  auto r = evaluate_segmentation(net, {s}, 2, o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_NEAR((*r)["rand_error"].get<double>(), 1.0 - 120.0 / 192.0, 1e-9) << r->dump();
+  EXPECT_NEAR((*r)["rand_split"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR((*r)["rand_merge"].get<double>(), 60.0 / 132.0, 1e-9);
+  EXPECT_EQ((*r)["rand_cases"].get<int64_t>(), 1);
+  const auto& c = (*r)["per_case"][0];
+  EXPECT_NEAR(c["rand_error"].get<double>(), 1.0 - 120.0 / 192.0, 1e-9);
+  EXPECT_EQ(c["truth_segments"].get<int64_t>(), 2);
+  EXPECT_EQ(c["pred_segments"].get<int64_t>(), 1);
+  EXPECT_TRUE(c["info_split"].is_null());  // one predicted segment: H(S) = 0
+  EXPECT_NE(c["info_split_reason"].get<std::string>().find("one segment"), std::string::npos);
+  // "objects": the membrane pixels are the segments (3 true in one column, 2 predicted pieces).
+  o.rand_error = "objects";
+  auto obj = evaluate_segmentation(net, {s}, 2, o);
+  ASSERT_TRUE(obj) << obj.error().message();
+  // Truth: one segment of 3; prediction on it: ids a, 0, b → n_ij = 1, 1, 1: P = 0, T = 6,
+  // S = 0: split 0, error 1.
+  EXPECT_NEAR((*obj)["rand_error"].get<double>(), 1.0, 1e-9) << obj->dump();
+  EXPECT_NEAR((*obj)["rand_split"].get<double>(), 0.0, 1e-9);
+  // Off by default: no Rand keys.
+  auto off = evaluate_segmentation(net, {s}, 2, {.patch_size = {3, 5}, .overlap = 0.0, .blend = "constant"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->contains("rand_error"));
+}
+
 TEST(SegTrainConfig, SegmentationKeysAreCheckedAndClassificationRecipesStayStrict) {
   LUCENT_REQUIRE_DATA("drive");
   auto ok = parse("task: segmentation\ndata: {kind: drive, path: drive, split: {val_count: 4}}\nmodel: {name: unet}\n"
@@ -184,6 +230,13 @@ TEST(SegTrainConfig, SegmentationKeysAreCheckedAndClassificationRecipesStayStric
   EXPECT_EQ(ok->seg.loss, "tversky");
   EXPECT_EQ(ok->seg.blend, "constant");
   EXPECT_EQ(ok->select_metric, "dice");
+  EXPECT_EQ(ok->seg.rand_error, "off");
+  auto rand = parse("task: segmentation\ndata: {kind: drive, path: drive}\ntrain: {rand_error: boundary}\n");
+  ASSERT_TRUE(rand) << rand.error().message();
+  EXPECT_EQ(rand->seg.rand_error, "boundary");
+  auto bad_rand = parse("task: segmentation\ndata: {kind: drive, path: drive}\ntrain: {rand_error: membranes}\n");
+  ASSERT_FALSE(bad_rand);
+  EXPECT_NE(bad_rand.error().message().find("train.rand_error"), std::string::npos) << bad_rand.error().message();
   auto bad_loss = parse("task: segmentation\ndata: {kind: drive, path: drive}\ntrain: {loss: cross_entropy}\n");
   ASSERT_FALSE(bad_loss);
   EXPECT_NE(bad_loss.error().message().find("train.loss"), std::string::npos) << bad_loss.error().message();
@@ -194,6 +247,9 @@ TEST(SegTrainConfig, SegmentationKeysAreCheckedAndClassificationRecipesStayStric
   auto stray = parse("data: {kind: medmnist, path: drive}\ntrain: {patch_size: [64, 64]}\n");
   ASSERT_FALSE(stray);
   EXPECT_NE(stray.error().message().find("train.patch_size"), std::string::npos) << stray.error().message();
+  auto stray_rand = parse("data: {kind: medmnist, path: drive}\ntrain: {rand_error: boundary}\n");
+  ASSERT_FALSE(stray_rand);
+  EXPECT_NE(stray_rand.error().message().find("train.rand_error"), std::string::npos) << stray_rand.error().message();
 }
 
 TEST(SegTrainer, MaskOfAnotherSizeStopsTrainingNamingBothFiles) {

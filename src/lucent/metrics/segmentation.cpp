@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "lucent/metrics/bootstrap.h"
+#include "lucent/metrics/internal/label_map.h"
 
 namespace lucent::metrics {
 namespace {
@@ -414,9 +415,9 @@ Result<std::vector<LabelScores>> label_map_scores(std::span<const int32_t> pred,
   return out;
 }
 
-namespace {
+namespace internal {
 
-Result<at::Tensor> as_labels(const Image& image, const std::string& role) {
+Result<at::Tensor> label_tensor(const Image& image, const std::string& role) {
   const at::Tensor& t = image.data;
   if (!t.defined() || t.dim() != image.spatial_dims() + 1)
     return fail(ErrorCode::kInvalidData, "the " + role + " label map has no voxel data of the expected rank");
@@ -444,7 +445,7 @@ Result<at::Tensor> as_labels(const Image& image, const std::string& role) {
   }
 }
 
-}  // namespace
+}  // namespace internal
 
 Result<std::vector<LabelScores>> label_map_scores(const Image& pred, const Image& truth,
                                                   const std::vector<int64_t>& labels,
@@ -459,9 +460,9 @@ Result<std::vector<LabelScores>> label_map_scores(const Image& pred, const Image
     return fail(ErrorCode::kInvalidArgument, "prediction and truth sizes differ: prediction " + text(pgrid) +
                                                  ", truth " + text(grid) + "; resample the prediction onto the truth grid");
   }
-  auto p = as_labels(pred, "prediction");
+  auto p = internal::label_tensor(pred, "prediction");
   if (!p) return std::unexpected(p.error());
-  auto t = as_labels(truth, "truth");
+  auto t = internal::label_tensor(truth, "truth");
   if (!t) return std::unexpected(t.error());
   const auto n = static_cast<std::size_t>(grid.voxels());
   return label_map_scores(std::span<const int32_t>(p->data_ptr<int32_t>(), n),

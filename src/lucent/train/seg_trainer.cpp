@@ -14,6 +14,7 @@
 #include "lucent/infer/postprocess.h"
 #include "lucent/infer/sliding_window.h"
 #include "lucent/metrics/classification.h"
+#include "lucent/metrics/rand_error.h"
 #include "lucent/metrics/segmentation.h"
 #include "lucent/nets/bundle.h"
 #include "lucent/nets/unet.h"
@@ -100,6 +101,38 @@ nlohmann::json inference_json(const TrainConfig& cfg, const std::vector<int64_t>
                               : nlohmann::json::array()}};
 }
 
+// The metrics module's grid of a (Y, X) or (Z, Y, X) mask with the sample's spacing (i, j, k).
+metrics::VoxelGrid grid_of(const at::Tensor& mask, const Geometry& geometry) {
+  metrics::VoxelGrid grid;
+  grid.spatial_dims = static_cast<int>(mask.dim());
+  const auto& sp_ijk = geometry.spacing_mm;
+  if (mask.dim() == 2) {
+    grid.size_zyx = {1, mask.size(0), mask.size(1)};
+    grid.spacing_zyx_mm = {1.0, sp_ijk[1], sp_ijk[0]};
+  } else {
+    grid.size_zyx = {mask.size(0), mask.size(1), mask.size(2)};
+    grid.spacing_zyx_mm = {sp_ijk[2], sp_ijk[1], sp_ijk[0]};
+  }
+  return grid;
+}
+
+// Segment agreement inside the ROI (SegEvalOptions::rand_error): the face-connected regions of
+// class 0 ("boundary") or of the foreground ("objects") in prediction and truth.
+Result<metrics::RandScores> rand_of_case(const at::Tensor& pred, const at::Tensor& truth, const at::Tensor& roi,
+                                         const Geometry& geometry, const std::string& mode) {
+  const bool boundary = mode == "boundary";
+  const at::Tensor pl = pred.to(at::kLong);
+  const at::Tensor p_in = ((boundary ? pl == 0 : pl >= 1) & roi).to(at::kByte).contiguous();
+  const at::Tensor t_in = ((boundary ? truth == 0 : truth >= 1) & roi).to(at::kByte).contiguous();
+  const metrics::VoxelGrid grid = grid_of(p_in, geometry);
+  const auto n = static_cast<std::size_t>(p_in.numel());
+  auto ps = metrics::connected_segments({p_in.data_ptr<uint8_t>(), n}, grid);
+  if (!ps) return std::unexpected(ps.error());
+  auto ts = metrics::connected_segments({t_in.data_ptr<uint8_t>(), n}, grid);
+  if (!ts) return std::unexpected(ts.error());
+  return metrics::rand_scores(*ps, *ts);
+}
+
 }  // namespace
 
 Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
@@ -118,6 +151,7 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
   std::vector<double> scores;
   std::vector<int> truth_bits;
   std::vector<double> case_dice;
+  std::vector<metrics::RandScores> case_rand;
   nlohmann::json cases = nlohmann::json::array();
   for (const auto& s : samples) {
     auto r = infer::sliding_window(net, s.image, w);
@@ -155,21 +189,27 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
     const int64_t inter = (pm & tm).sum().item<int64_t>(), sp = pm.sum().item<int64_t>(), st = tm.sum().item<int64_t>();
     const double dice = sp + st == 0 ? 1.0 : 2.0 * static_cast<double>(inter) / static_cast<double>(sp + st);
     case_dice.push_back(dice);
+    if (o.rand_error != "off") {
+      auto rs = rand_of_case(pred, truth, roi, s.geometry, o.rand_error);
+      if (!rs) return std::unexpected(rs.error().with_context("Rand error of case " + s.id));
+      case_rand.push_back(*rs);
+    }
     if (o.per_case) {
       nlohmann::json c = {{"id", s.id}, {"dice", dice}};
-      metrics::VoxelGrid grid;
-      grid.spatial_dims = static_cast<int>(pm.dim());
-      const auto& sp_ijk = s.geometry.spacing_mm;
-      if (pm.dim() == 2) {
-        grid.size_zyx = {1, pm.size(0), pm.size(1)};
-        grid.spacing_zyx_mm = {1.0, sp_ijk[1], sp_ijk[0]};
-      } else {
-        grid.size_zyx = {pm.size(0), pm.size(1), pm.size(2)};
-        grid.spacing_zyx_mm = {sp_ijk[2], sp_ijk[1], sp_ijk[0]};
-      }
+      const metrics::VoxelGrid grid = grid_of(pm, s.geometry);
       auto sc = metrics::segmentation_scores({pm.data_ptr<uint8_t>(), static_cast<std::size_t>(pm.numel())},
                                              {tm.data_ptr<uint8_t>(), static_cast<std::size_t>(tm.numel())}, grid);
       if (sc && sc->hd95.value) c["hd95"] = *sc->hd95.value;
+      if (o.rand_error != "off") {
+        const auto& rs = case_rand.back();
+        for (const auto& name : metrics::rand_metric_names()) {
+          const auto& v = metrics::rand_metric(rs, name);
+          c[name] = v ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
+          if (!v) c[name + "_reason"] = v.reason;
+        }
+        c["truth_segments"] = rs.truth_segments;
+        c["pred_segments"] = rs.pred_segments;
+      }
       cases.push_back(c);
     }
   }
@@ -201,6 +241,21 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
     }
   } else {
     out["dice_per_class"] = per_class;
+  }
+  if (o.rand_error != "off") {
+    for (const auto& name : metrics::rand_metric_names()) {
+      double sum = 0;
+      int64_t defined = 0;
+      std::string why = "no cases";
+      for (const auto& rs : case_rand) {
+        const auto& v = metrics::rand_metric(rs, name);
+        if (v) sum += *v.value, ++defined;
+        else why = v.reason;
+      }
+      out[name] = defined ? nlohmann::json(sum / static_cast<double>(defined)) : nlohmann::json(nullptr);
+      if (!defined) out[name + "_reason"] = why;
+      if (name == "rand_error") out["rand_cases"] = defined;
+    }
   }
   if (o.per_case) out["per_case"] = cases;
   return out;
@@ -286,6 +341,7 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
                       .min_component_voxels = sc.min_component_voxels,
                       .with_auc = true,
                       .per_case = false,
+                      .rand_error = sc.rand_error,
                       .device = opt.device};
 
   nets::BundleManifest manifest;

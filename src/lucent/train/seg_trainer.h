@@ -41,13 +41,21 @@ struct SegEvalOptions {
   int64_t min_component_voxels = 0;    // post-processing: smaller foreground components removed
   bool with_auc = true;                // pixel AUC (binary only)
   bool per_case = false;               // per-case Dice / HD95 in "cases"
+  // Segment agreement (metrics/rand_error.h) of the predicted vs true segments inside the ROI:
+  // "boundary" = the foreground classes mark boundaries (ISBI membranes) and segments are the
+  // face-connected regions of class 0; "objects" = segments are the face-connected regions of
+  // the foreground; "off" = not computed.
+  std::string rand_error = "off";
   std::string device = "cpu";
 };
 
 // Segments every sample by sliding-window inference and scores it inside its ROI:
 // {"dice", "accuracy", "sensitivity", "specificity", "auc" (binary), "dice_mean_per_case",
 //  "pixels", "cases", …}; pooled values count every ROI pixel of every case once. Multi-class:
-// "dice" is the mean of the per-class pooled Dice over the foreground classes.
+// "dice" is the mean of the per-class pooled Dice over the foreground classes. With rand_error
+// on: "rand_error", "rand_split", "rand_merge", "info_score", "info_split", "info_merge" (the
+// mean over the cases where each is defined; null when none) and "rand_cases", plus the
+// per-case values in "per_case".
 [[nodiscard]] Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
                                                            int64_t num_classes, const SegEvalOptions& options);
 

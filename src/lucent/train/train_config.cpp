@@ -54,6 +54,7 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
     s.tversky_alpha = r.number("train.tversky_alpha", 0.5, 0.0, 1.0);
     s.tversky_beta = r.number("train.tversky_beta", 0.5, 0.0, 1.0);
     s.val_every = r.integer("train.val_every", 1, 1);
+    s.rand_error = r.string("train.rand_error", "off", {"off", "boundary", "objects"});
     const auto ipatch = r.numbers("infer.patch_size", patch);
     s.infer_patch_size.assign(ipatch.begin(), ipatch.end());
     if (s.infer_patch_size.size() != s.patch_size.size())

@@ -71,6 +71,7 @@ struct SegConfig {
   bool flip_tta = false;                   // infer.flip_tta
   double threshold = 0.5;                  // infer.threshold (binary, on the foreground probability)
   int64_t min_component_voxels = 0;        // infer.min_component_voxels (post-processing; 0 = off)
+  std::string rand_error = "off";          // train.rand_error: off | boundary | objects (SegEvalOptions)
 };
 
 struct TrainConfig {
