@@ -169,6 +169,29 @@ metrics::SegmentSource segment_source(const std::string& s) {
 
 // --rand: one RandScores per case; the mean of each score over the cases where it is defined,
 // with bootstrap intervals over cases.
+// Values of `stat` on all cases, bootstrap intervals over cases (a.bootstrap resamples; none
+// when 0) and the small-sample warning: the per-case summary shared by both mask modes.
+struct CaseBootstrap {
+  std::vector<std::optional<double>> estimate;
+  std::vector<metrics::Interval> intervals;
+  std::vector<std::string> warnings;
+};
+CaseBootstrap case_bootstrap(const metrics::Statistics& stat, std::size_t nc, const MaskMetricsArgs& a) {
+  const metrics::Resampler resampler = metrics::Resampler::make(nc, {}, {});
+  CaseBootstrap r;
+  r.estimate = stat(resampler.all_cases());
+  metrics::BootstrapOptions bopts;
+  bopts.resamples = a.bootstrap;
+  bopts.confidence = a.confidence;
+  bopts.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
+  if (a.bootstrap > 0)
+    r.intervals = metrics::bootstrap_intervals(stat, r.estimate, resampler, bopts, Rng(static_cast<uint64_t>(a.seed)));
+  if (a.bootstrap > 0 && nc < metrics::kSmallStratumUnits)
+    r.warnings.push_back("only " + std::to_string(nc) +
+                         " case(s): bootstrap intervals over cases are unreliable (too narrow) with so few; score more cases");
+  return r;
+}
+
 int run_rand_metrics(const MaskMetricsArgs& a, const std::vector<CasePair>& cases) {
   for (const auto* s : {&a.pred_segments, &a.truth_segments})
     if (*s != "labels" && *s != "boundary" && *s != "interior")
@@ -198,18 +221,7 @@ int run_rand_metrics(const MaskMetricsArgs& a, const std::vector<CasePair>& case
     }
     return out;
   };
-  const metrics::Resampler resampler = metrics::Resampler::make(nc, {}, {});
-  const auto estimate = stat(resampler.all_cases());
-  std::vector<metrics::Interval> intervals;
-  metrics::BootstrapOptions bopts;
-  bopts.resamples = a.bootstrap;
-  bopts.confidence = a.confidence;
-  bopts.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
-  if (a.bootstrap > 0) intervals = metrics::bootstrap_intervals(stat, estimate, resampler, bopts, Rng(static_cast<uint64_t>(a.seed)));
-  std::vector<std::string> warnings;
-  if (a.bootstrap > 0 && nc < metrics::kSmallStratumUnits)
-    warnings.push_back("only " + std::to_string(nc) +
-                       " case(s): bootstrap intervals over cases are unreliable (too narrow) with so few; score more cases");
+  auto [estimate, intervals, warnings] = case_bootstrap(stat, nc, a);
 
   json metrics_json = json::object();
   for (std::size_t m = 0; m < nm; ++m) {
@@ -366,19 +378,7 @@ int run_mask_metrics(const MaskMetricsArgs& a) {
     }
     return out;
   };
-  const metrics::Resampler resampler = metrics::Resampler::make(nc, {}, {});
-  const auto estimate = stat(resampler.all_cases());
-  std::vector<metrics::Interval> intervals;
-  metrics::BootstrapOptions bopts;
-  bopts.resamples = a.bootstrap;
-  bopts.confidence = a.confidence;
-  bopts.method = a.ci == "percentile" ? metrics::CiMethod::kPercentile : metrics::CiMethod::kBca;
-  if (a.bootstrap > 0) intervals = metrics::bootstrap_intervals(stat, estimate, resampler, bopts, Rng(static_cast<uint64_t>(a.seed)));
-
-  std::vector<std::string> warnings;
-  if (a.bootstrap > 0 && nc < metrics::kSmallStratumUnits)
-    warnings.push_back("only " + std::to_string(nc) +
-                       " case(s): bootstrap intervals over cases are unreliable (too narrow) with so few; score more cases");
+  auto [estimate, intervals, warnings] = case_bootstrap(stat, nc, a);
 
   const auto defined_cases = [&](std::size_t l, std::size_t m) {
     int64_t n = 0;
