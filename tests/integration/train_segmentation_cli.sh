@@ -8,6 +8,10 @@
 # input's size, NIfTI probabilities, an overlay, volumes.json consistent with the label map and
 # predictions.json; and a 1-channel ISBI image for the 3-channel bundle is refused (exit 2,
 # file and channel counts named) leaving no output folder.
+# Last, the 3-D brain recipe (configs/brain/ch2_aal_unet3d.yaml: 117 AAL classes on the Colin27
+# MR, one volume as training and validation case) shortened to one batch on a 48x64x48 centre
+# crop: the slab-sink evaluation reports Dice over the structures present, buffer_bytes by the
+# formula of infer/sliding_window.h and the peak RSS (under 60 s).
 source "$(dirname "$0")/lib/common.sh"
 D="$DATA/drive"
 [ -d "$D/training/images" ] || skip "no drive/ under $DATA"
@@ -238,4 +242,34 @@ err=$("$LUCENT_BIN" train "$WORK/no_remap.yaml" --out "$WORK/run_nr" 2>&1); rc=$
 # Bad recipe: a patch that is not a multiple of the U-Net's 2^depth.
 err=$("$LUCENT_BIN" train "$WORK/recipe.yaml" --out "$WORK/run_p" --set "train.patch_size=[30, 30]" 2>&1); rc=$?
 [ $rc -eq 2 ] && grep -q "multiples of 4" <<<"$err" && pass "patch not a multiple of 2^depth: exit 2" || bad "bad patch: exit $rc: $err"
+# ---- the 3-D brain recipe, shortened (seg_cases, 117 classes, label map kept through the sink) ----
+BRAIN="$DATA/mricron_ch2_aal"
+RECIPE="$(cd "$(dirname "$0")/../.." && pwd)/configs/brain/ch2_aal_unet3d.yaml"
+if [ -f "$BRAIN/ch2.nii.gz" ] && [ -f "$RECIPE" ]; then
+  t0=$SECONDS
+  LUCENT_DATA="$DATA" "$LUCENT_BIN" --threads 2 train "$RECIPE" --out "$WORK/brain3d" --quiet \
+    --set train.epochs=1 --set train.patches_per_image=2 --set train.val_every=1 \
+    --set "pipeline.preprocess=[{name: zscore, nonzero: true}, {name: pad_crop, size: [48, 64, 48]}]" \
+    > "$WORK/brain3d.log" 2>&1; rc=$?
+  if [ $rc -eq 0 ] && [ -f "$WORK/brain3d/bundle/bundle.json" ]; then
+    pass "3-D brain recipe (1 batch, 48x64x48 crop): exit 0 in $((SECONDS - t0)) s"
+  else
+    bad "3-D brain recipe: exit $rc: $(tail -5 "$WORK/brain3d.log")"
+  fi
+  /usr/bin/python3 - "$WORK/brain3d" <<'PY' && pass "3-D: one volume as train and val case; Dice over present classes; buffer_bytes = slab formula; peak RSS" || bad "3-D brain metrics"
+import csv, json, sys
+run = sys.argv[1]
+rows = list(csv.DictReader(open(run + "/split.csv")))
+assert [(r["id"], r["split"]) for r in rows] == [("ch2_train", "train"), ("ch2_val", "val")], rows
+assert rows[0]["image"] == rows[1]["image"] and rows[0]["patient_id"] != rows[1]["patient_id"], rows
+v = json.load(open(run + "/metrics.json"))["val"]
+assert v["pixels"] == 48 * 64 * 48, v["pixels"]
+assert 20 < v["classes_present"] <= 116 and len(v["dice_per_class"]) == 116, v["classes_present"]
+assert 0.0 <= v["dice_mean_present"] <= 1.0 and 0.0 <= v["accuracy"] <= 1.0, v
+# (K + 1)·patch_z·Y·X accumulator + weight map + one window in and out (batch 1), no output volume.
+K, p = 117, 48 ** 3
+assert v["buffer_bytes"] == 4 * ((K + 1) * 48 * 64 * 48 + p + p + K * p), v["buffer_bytes"]
+assert v["peak_rss_bytes"] > v["buffer_bytes"], v["peak_rss_bytes"]
+PY
+fi
 finish

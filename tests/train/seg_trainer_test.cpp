@@ -1,6 +1,8 @@
 // Segmentation training: a 2-epoch smoke run on small crops of real DRIVE images that writes
 // a segmentation bundle and test metrics, resume rules, the evaluation's definitions on a
-// hand-checked case, and the recipe checks.
+// hand-checked case, the multi-class evaluation through the sliding window's sink against the
+// full probability output, the recipe checks, and recipes that list their cases
+// (data.kind seg_cases).
 #include "lucent/train/seg_trainer.h"
 
 #include <ATen/Parallel.h>
@@ -10,6 +12,7 @@
 #include <fstream>
 
 #include "lucent/core/config.h"
+#include "lucent/infer/sliding_window.h"
 #include "lucent/io/image_io.h"
 #include "lucent/nets/bundle.h"
 #include "support/test_support.h"
@@ -275,6 +278,202 @@ TEST(SegTrainer, MaskOfAnotherSizeStopsTrainingNamingBothFiles) {
   EXPECT_NE(r.error().message().find("i1.png"), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("m1.png"), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("32x30"), std::string::npos) << r.error().message();
+}
+
+// ---- data.kind seg_cases ----
+
+Result<TrainConfig> parse_under(const std::string& text, const fs::path& data_root) {
+  auto j = parse_yaml(text, "cases.yaml");
+  if (!j) return std::unexpected(j.error());
+  return parse_train_config(*j, "cases.yaml", data_root, data_root / "no-such-recipe-folder");
+}
+
+void touch(const fs::path& p) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << "x";
+}
+
+std::string cases_recipe(const std::string& cases) {
+  return "task: segmentation\ndata:\n  kind: seg_cases\n  num_classes: 3\n  cases:\n" + cases +
+         "model: {name: unet}\ntrain: {patch_size: [8, 8, 8]}\n";
+}
+
+TEST(SegTrainConfig, SegCasesResolveUnderTheDataRootAndKeepTheirSplits) {
+  test::TempDir tmp;
+  touch(tmp / "vol/t1.nii.gz");
+  touch(tmp / "vol/atlas.nii.gz");
+  touch(tmp / "vol/extra.nii.gz");
+  touch(tmp / "vol/brain.nii.gz");
+  // The same volume as a training case and as a validation case (distinct ids): allowed.
+  auto c = parse_under(cases_recipe("    - {id: a_train, image: vol/t1.nii.gz, mask: vol/atlas.nii.gz, split: train}\n"
+                                    "    - {id: a_val, image: vol/t1.nii.gz, mask: [vol/atlas.nii.gz, vol/extra.nii.gz],\n"
+                                    "       roi: vol/brain.nii.gz, patient_id: colin, split: val}\n"),
+                       tmp.path());
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->data.kind, "seg_cases");
+  ASSERT_EQ(c->seg.cases.size(), 2u);
+  const auto& tr = c->seg.cases[0];
+  const auto& va = c->seg.cases[1];
+  EXPECT_EQ(tr.id, "a_train");
+  EXPECT_EQ(tr.split, "train");
+  EXPECT_EQ(tr.patient, "a_train");  // default: the id
+  EXPECT_TRUE(tr.image.is_absolute());
+  EXPECT_EQ(tr.image, fs::absolute(tmp / "vol/t1.nii.gz"));
+  EXPECT_TRUE(tr.roi.empty());
+  EXPECT_EQ(va.split, "val");
+  EXPECT_EQ(va.patient, "colin");
+  ASSERT_EQ(va.masks.size(), 2u);
+  EXPECT_EQ(va.masks[1], fs::absolute(tmp / "vol/extra.nii.gz"));
+  EXPECT_EQ(va.roi, fs::absolute(tmp / "vol/brain.nii.gz"));
+  EXPECT_EQ(c->data.path, fs::absolute(tmp / "vol"));  // messages and the bundle name this folder
+}
+
+TEST(SegTrainConfig, BadSegCasesAreAllListedNamingEachCase) {
+  test::TempDir tmp;
+  touch(tmp / "t1.nii.gz");
+  touch(tmp / "atlas.nii.gz");
+  auto bad = parse_under(cases_recipe("    - {id: a, image: t1.nii.gz, mask: atlas.nii.gz, split: train, lable: 3}\n"
+                                      "    - {id: b, image: t1.nii.gz, mask: atlas.nii.gz, split: validation}\n"
+                                      "    - {id: c, image: t1.nii.gz, mask: atlas.nii.gz}\n"
+                                      "    - {id: a, image: t1.nii.gz, mask: atlas.nii.gz, split: val}\n"),
+                         tmp.path());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  const std::string m = bad.error().message();
+  EXPECT_NE(m.find("4 problem(s) in data.cases"), std::string::npos) << m;
+  EXPECT_NE(m.find("data.cases[0] (id 'a'): unknown key 'lable'"), std::string::npos) << m;
+  EXPECT_NE(m.find("data.cases[1] (id 'b'): split is 'validation', expected train, val or test"), std::string::npos) << m;
+  EXPECT_NE(m.find("data.cases[2] (id 'c'): 'split' is missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("data.cases[3] (id 'a'): the id 'a' is used by an earlier case"), std::string::npos) << m;
+
+  auto missing = parse_under(cases_recipe("    - {id: a, image: t1.nii.gz, mask: atlas.nii.gz, split: train}\n"
+                                          "    - {id: b, image: t1.nii.gz, mask: gone/aal.nii.gz, split: val}\n"),
+                             tmp.path());
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("data.cases[1] (id 'b'): mask gone/aal.nii.gz not found under " +
+                                           tmp.path().string()),
+            std::string::npos)
+      << missing.error().message();
+
+  auto no_image = parse_under(cases_recipe("    - {id: a, mask: atlas.nii.gz, split: train}\n"), tmp.path());
+  ASSERT_FALSE(no_image);
+  EXPECT_NE(no_image.error().message().find("(id 'a'): 'image' is missing"), std::string::npos) << no_image.error().message();
+
+  // One patient in two splits is leakage; distinct patient ids (or the default, the id) are not.
+  auto leak = parse_under(cases_recipe("    - {id: a, image: t1.nii.gz, mask: atlas.nii.gz, patient_id: p1, split: train}\n"
+                                       "    - {id: b, image: t1.nii.gz, mask: atlas.nii.gz, patient_id: p1, split: val}\n"),
+                          tmp.path());
+  ASSERT_FALSE(leak);
+  EXPECT_NE(leak.error().message().find("patient_id 'p1' is in both train and val"), std::string::npos)
+      << leak.error().message();
+
+  auto empty = parse_under("task: segmentation\ndata: {kind: seg_cases, cases: []}\n", tmp.path());
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message().find("needs data.cases"), std::string::npos) << empty.error().message();
+  auto path_given = parse_under("task: segmentation\ndata: {kind: seg_cases, path: ., cases: "
+                                "[{id: a, image: t1.nii.gz, mask: atlas.nii.gz, split: train}]}\n",
+                                tmp.path());
+  ASSERT_FALSE(path_given);
+  EXPECT_NE(path_given.error().message().find("do not apply to data.kind seg_cases"), std::string::npos)
+      << path_given.error().message();
+  // data.cases belongs to seg_cases only.
+  auto stray = parse_under("task: segmentation\ndata: {kind: seg_manifest, path: t1.nii.gz, cases: []}\n", tmp.path());
+  ASSERT_FALSE(stray);
+  EXPECT_NE(stray.error().message().find("data.cases"), std::string::npos) << stray.error().message();
+}
+
+// A 3-D multi-class run on synthetic NIfTI volumes where, as in the brain recipe, one volume is
+// both the training case and the validation case.
+TEST(SegTrainer, OneVolumeListedAsTrainingAndValidationCaseTrainsIn3D) {
+  Env env;
+  test::TempDir tmp;
+  at::manual_seed(3);
+  Image img, lab;
+  img.geometry.spatial_dims = lab.geometry.spatial_dims = 3;
+  lab.data = at::zeros({1, 16, 24, 16}, at::kByte);
+  lab.data.slice(1, 2, 14).slice(2, 2, 12).fill_(1);
+  lab.data.slice(1, 2, 14).slice(2, 12, 22).fill_(2);
+  lab.data.slice(1, 6, 10).slice(2, 8, 16).slice(3, 4, 12).fill_(3);
+  img.data = (lab.data.to(at::kFloat) * 40 + at::rand({1, 16, 24, 16}) * 20).to(at::kByte);
+  ASSERT_TRUE(io::write_image(img, tmp / "t1.nii.gz"));
+  ASSERT_TRUE(io::write_image(lab, tmp / "lab.nii.gz"));
+  auto cfg = parse_under(R"(
+name: one-volume
+task: segmentation
+data:
+  kind: seg_cases
+  num_classes: 4
+  cases:
+    - {id: v_train, image: t1.nii.gz, mask: lab.nii.gz, split: train}
+    - {id: v_val, image: t1.nii.gz, mask: lab.nii.gz, split: val}
+model: {name: unet, options: {depth: 2, width: 4, norm: batch}}
+pipeline: {preprocess: [{name: zscore, nonzero: true}]}
+train: {epochs: 1, batch_size: 2, patch_size: [8, 8, 8], patches_per_image: 4, lr: 0.01, schedule: constant}
+infer: {patch_size: [8, 16, 8], overlap: 0.25, batch_size: 1}
+)",
+                         tmp.path());
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  auto r = run_segmentation_training(*cfg, {.out_dir = tmp / "run", .quiet = true}, env.nets, env.tfs);
+  ASSERT_TRUE(r) << r.error().message();
+  const auto& v = r->val_metrics;
+  EXPECT_EQ(v["pixels"].get<int64_t>(), 16 * 24 * 16) << v.dump();
+  EXPECT_EQ(v["classes_present"].get<int64_t>(), 3);
+  EXPECT_EQ(v["dice_per_class"].size(), 3u);
+  // Slab accumulator (K + 1)·patch_z·Y·X + weights + one window in and out, no output volume.
+  const int64_t slab = 5 * 8 * 24 * 16, window = 8 * 16 * 8;
+  EXPECT_EQ(v["buffer_bytes"].get<int64_t>(), 4 * (slab + window + window + 4 * window)) << v.dump();
+  EXPECT_GT(v["peak_rss_bytes"].get<int64_t>(), 0);
+  std::ifstream split(tmp / "run" / "split.csv");
+  std::string text((std::istreambuf_iterator<char>(split)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("v_train"), std::string::npos) << text;
+  EXPECT_NE(text.find("v_val"), std::string::npos) << text;
+}
+
+// K > 2 keeps only the argmax label map (sink); the scores must equal those computed from the
+// full (K, Z, Y, X) probability output, class by class.
+TEST(SegTrainer, MultiClassEvaluationThroughTheSinkEqualsTheFullOutput) {
+  struct RandomConv : nets::Net {
+    at::Tensor w = at::randn({5, 1, 3, 3, 3}), b = at::randn({5});
+    at::Tensor forward(const at::Tensor& x) override { return at::conv3d(x, w, b, 1, 1); }
+  };
+  at::manual_seed(11);
+  RandomConv net;
+  const int64_t K = 5;
+  data::SegSample s;
+  s.id = "random";
+  s.image = at::randn({1, 13, 18, 11});
+  at::Tensor labels = at::randint(0, K - 1, {13, 18, 11}, at::kLong);  // class 4 never true
+  s.roi = at::rand({13, 18, 11}) > 0.2;
+  s.labels = labels.masked_fill(s.roi.logical_not(), data::kIgnoreLabel);
+  s.geometry.spatial_dims = 3;
+  SegEvalOptions o{.patch_size = {8, 8, 8}, .overlap = 0.5, .blend = "gaussian", .batch_size = 2};
+  auto r = evaluate_segmentation(net, {s}, K, o);
+  ASSERT_TRUE(r) << r.error().message();
+
+  infer::SlidingWindowOptions w{.patch_size = {8, 8, 8}, .overlap = 0.5, .batch_size = 2};
+  auto full = infer::sliding_window(net, s.image, w);
+  ASSERT_TRUE(full) << full.error().message();
+  const at::Tensor pred = full->output.argmax(0).masked_select(s.roi), truth = labels.masked_select(s.roi);
+  double sum = 0, present_sum = 0;
+  int present = 0;
+  for (int64_t k = 1; k < K; ++k) {
+    const auto pk = pred == k, tk = truth == k;
+    const int64_t tp = (pk & tk).sum().item<int64_t>(), ps = pk.sum().item<int64_t>(), ts = tk.sum().item<int64_t>();
+    const double d = ps + ts == 0 ? 1.0 : 2.0 * static_cast<double>(tp) / static_cast<double>(ps + ts);
+    EXPECT_NEAR((*r)["dice_per_class"][std::to_string(k)].get<double>(), d, 1e-12) << k;
+    sum += d;
+    if (ts > 0) present_sum += d, ++present;
+  }
+  EXPECT_NEAR((*r)["dice"].get<double>(), sum / (K - 1), 1e-12);
+  EXPECT_EQ((*r)["classes_present"].get<int>(), 3);
+  EXPECT_EQ(present, 3);
+  EXPECT_NEAR((*r)["dice_mean_present"].get<double>(), present_sum / present, 1e-12);
+  EXPECT_NEAR((*r)["accuracy"].get<double>(),
+              static_cast<double>((pred == truth).sum().item<int64_t>()) / static_cast<double>(truth.numel()), 1e-12);
+  EXPECT_EQ((*r)["pixels"].get<int64_t>(), truth.numel());
+  // The sink run allocated everything the full run did except the K·Z·Y·X float output.
+  EXPECT_EQ(full->buffer_bytes - (*r)["buffer_bytes"].get<int64_t>(), K * 13 * 18 * 11 * 4);
 }
 
 }  // namespace

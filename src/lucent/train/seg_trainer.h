@@ -52,7 +52,15 @@ struct SegEvalOptions {
 // Segments every sample by sliding-window inference and scores it inside its ROI:
 // {"dice", "accuracy", "sensitivity", "specificity", "auc" (binary), "dice_mean_per_case",
 //  "pixels", "cases", …}; pooled values count every ROI pixel of every case once. Multi-class:
-// "dice" is the mean of the per-class pooled Dice over the foreground classes. With rand_error
+// "dice" is the mean of the per-class pooled Dice over the foreground classes (a class absent
+// from truth and prediction counts 1), "dice_mean_present" the mean over the "classes_present"
+// (foreground classes with true voxels), "dice_per_class" each. Memory: binary keeps the
+// probability volume (the threshold and the AUC need it); K > 2 keeps only the uint8 argmax
+// label map, written slab by slab through the sliding window's sink, so the buffers are the
+// slab accumulator (K + 1)·patch_z·Y·X·4 B and one batch of windows (sliding_window.h), never
+// the K·Z·Y·X·4 B output. "buffer_bytes" (the largest over the cases), "peak_rss_bytes" (the
+// process's, after the evaluation), "inference_seconds" and "seconds" (inference and scoring)
+// report it. With rand_error
 // on: "rand_error", "rand_split", "rand_merge", "info_score", "info_split", "info_merge" (the
 // mean over the cases where each is defined; null when none) and "rand_cases", plus the
 // per-case values in "per_case".

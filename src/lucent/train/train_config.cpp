@@ -1,11 +1,117 @@
 #include "lucent/train/train_config.h"
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "lucent/core/config.h"
 
 namespace lucent::train {
 namespace fs = std::filesystem;
+
+namespace {
+
+// A data path as given in the recipe: absolute, or under data_root ($LUCENT_DATA), or next to
+// the recipe. Empty when it exists nowhere.
+fs::path resolve_data_path(const std::string& given, const fs::path& data_root, const fs::path& config_dir) {
+  const fs::path p(given);
+  if (p.is_absolute()) return fs::exists(p) ? p : fs::path();
+  if (fs::exists(data_root / p)) return fs::absolute(data_root / p);
+  if (fs::exists(config_dir / p)) return fs::absolute(config_dir / p);
+  return {};
+}
+
+// data.cases of a seg_cases recipe: a list of {id, image, mask, split[, roi, patient_id]}.
+// Every problem of every case is collected so that one run lists them all.
+Result<std::vector<data::SegCase>> parse_seg_cases(const nlohmann::json& list, const std::string& source,
+                                                   const fs::path& data_root, const fs::path& config_dir) {
+  const std::string fix = "; each case is {id, image, mask, split: train | val | test} with optional roi and patient_id";
+  if (!list.is_array() || list.empty())
+    return fail(ErrorCode::kInvalidArgument, source + ": data.kind seg_cases needs data.cases, a non-empty list of cases" + fix);
+  static const std::set<std::string> known = {"id", "image", "mask", "split", "roi", "patient_id"};
+  std::vector<data::SegCase> cases;
+  std::vector<std::string> problems;
+  bool missing_file = false;
+  std::set<std::string> ids;
+  std::map<std::string, std::string> split_of_patient;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& j = list[i];
+    std::string where = "data.cases[" + std::to_string(i) + "]";
+    if (!j.is_object()) {
+      problems.push_back(where + " is " + j.dump() + ", expected a mapping" + fix);
+      continue;
+    }
+    if (j.contains("id") && j["id"].is_string()) where += " (id '" + j["id"].get<std::string>() + "')";
+    const std::size_t before = problems.size();
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (!known.count(it.key())) problems.push_back(where + ": unknown key '" + it.key() + "'" + fix);
+    auto text = [&](const char* key, bool required) -> std::string {
+      if (!j.contains(key)) {
+        if (required) problems.push_back(where + ": '" + key + "' is missing" + fix);
+        return {};
+      }
+      if (!j[key].is_string() || j[key].get<std::string>().empty()) {
+        problems.push_back(where + ": '" + key + "' must be a non-empty string, found " + j[key].dump());
+        return {};
+      }
+      return j[key].get<std::string>();
+    };
+    data::SegCase c;
+    c.id = text("id", true);
+    c.split = text("split", true);
+    c.patient = text("patient_id", false);
+    if (c.patient.empty()) c.patient = c.id;
+    if (!c.split.empty() && c.split != "train" && c.split != "val" && c.split != "test")
+      problems.push_back(where + ": split is '" + c.split + "', expected train, val or test");
+    auto file = [&](const std::string& key, const std::string& given) {
+      fs::path p = resolve_data_path(given, data_root, config_dir);
+      if (p.empty()) {
+        missing_file = true;
+        problems.push_back(where + ": " + key + " " + given + " not found" +
+                           (fs::path(given).is_absolute() ? std::string()
+                                                          : " under " + data_root.string() + " (LUCENT_DATA) or " +
+                                                                config_dir.string()) +
+                           "; fetch it with `lucent data fetch` or fix the path");
+      }
+      return p;
+    };
+    if (const std::string image = text("image", true); !image.empty()) c.image = file("image", image);
+    if (!j.contains("mask")) {
+      problems.push_back(where + ": 'mask' is missing" + fix);
+    } else {
+      const auto& m = j["mask"];
+      std::vector<std::string> given;
+      if (m.is_string()) given.push_back(m.get<std::string>());
+      else if (m.is_array())
+        for (const auto& e : m)
+          if (e.is_string()) given.push_back(e.get<std::string>());
+      if (given.empty() || (m.is_array() && given.size() != m.size()))
+        problems.push_back(where + ": 'mask' must be a path or a list of paths, found " + m.dump());
+      for (const auto& g : given)
+        if (!g.empty()) c.masks.push_back(file("mask", g));
+    }
+    if (const std::string roi = text("roi", false); !roi.empty()) c.roi = file("roi", roi);
+    if (!c.id.empty() && !ids.insert(c.id).second)
+      problems.push_back(where + ": the id '" + c.id + "' is used by an earlier case; ids must be unique");
+    if (problems.size() == before && !c.split.empty()) {
+      auto [it, fresh] = split_of_patient.emplace(c.patient, c.split);
+      if (!fresh && it->second != c.split)
+        problems.push_back(where + ": patient_id '" + c.patient + "' is in both " + it->second + " and " + c.split +
+                           "; a patient's cases must share one split (or give the cases distinct patient ids "
+                           "when they are not the same patient)");
+    }
+    if (problems.size() == before) cases.push_back(std::move(c));
+  }
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) text += "\n  " + p;
+    return fail(missing_file ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
+                source + ": " + std::to_string(problems.size()) + " problem(s) in data.cases:" + text);
+  }
+  return cases;
+}
+
+}  // namespace
 
 Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::string& source,
                                        const fs::path& data_root, const fs::path& config_dir) {
@@ -20,7 +126,15 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   c.task_kind = r.string("task", "classification", {"classification", "segmentation"});
   const bool seg = c.task_kind == "segmentation";
   if (seg) {
-    c.data.kind = r.string("data.kind", "seg_folder", {"seg_folder", "seg_manifest", "drive"});
+    c.data.kind = r.string("data.kind", "seg_folder", {"seg_folder", "seg_manifest", "drive", "seg_cases"});
+    if (c.data.kind == "seg_cases") {
+      if (r.has("data.path") || r.has("data.split"))
+        return fail(ErrorCode::kInvalidArgument, source + ": data.path and data.split do not apply to data.kind seg_cases; "
+                                                          "give each case's files and split under data.cases");
+      auto cases = parse_seg_cases(r.raw("data.cases", nlohmann::json()), source, data_root, config_dir);
+      if (!cases) return std::unexpected(cases.error());
+      c.seg.cases = std::move(*cases);
+    }
     auto& s = c.seg;
     s.num_classes = r.integer("data.num_classes", 2, 2, 254);
     if (auto remap = r.raw("data.remap", nlohmann::json::object()); remap.is_object()) {
@@ -143,6 +257,10 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   if (c.data.kind == "medmnist" && (!c.data.exclude.empty() || r.has("data.split")))
     return fail(ErrorCode::kInvalidArgument, source + ": data.exclude and data.split apply to manifest and image_folder data; "
                                                       "MedMNIST has official splits");
+  if (c.data.kind == "seg_cases") {
+    c.data.path = c.seg.cases.front().image.parent_path();
+    return c;
+  }
   if (path.empty()) return fail(ErrorCode::kInvalidArgument, source + ": data.path is required");
   fs::path p(path);
   if (p.is_relative()) {

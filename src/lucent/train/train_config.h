@@ -11,13 +11,14 @@
 
 #include "lucent/core/error.h"
 #include "lucent/core/task.h"
+#include "lucent/data/segmentation.h"
 #include "lucent/nets/net.h"
 
 namespace lucent::train {
 
 struct DataConfig {
   std::string kind = "medmnist";          // medmnist | manifest (CSV) | image_folder (ROOT/<class>/…)
-  std::filesystem::path path;             // resolved: absolute
+  std::filesystem::path path;             // resolved: absolute (seg_cases: the first case's image folder)
   std::optional<Task> task;               // inferred from labels when absent
   std::vector<std::string> labels;        // names of the outputs (manifests: default = sorted labels found)
   std::vector<std::string> exclude;       // image_folder: file-name globs to skip ("*_mask*")
@@ -72,6 +73,11 @@ struct SegConfig {
   double threshold = 0.5;                  // infer.threshold (binary, on the foreground probability)
   int64_t min_component_voxels = 0;        // infer.min_component_voxels (post-processing; 0 = off)
   std::string rand_error = "off";          // train.rand_error: off | boundary | objects (SegEvalOptions)
+  // data.kind seg_cases: the cases listed in the recipe under data.cases, each
+  // {id, image, mask (one path or a list, combined by union), split: train | val | test,
+  // roi (optional), patient_id (optional, default: the id)}. Paths resolve like data.path
+  // ($LUCENT_DATA, then the recipe's folder) and are absolute here; every file exists.
+  std::vector<data::SegCase> cases;
 };
 
 struct TrainConfig {
@@ -100,6 +106,10 @@ struct TrainConfig {
 };
 
 // `data_root` resolves relative data paths ($LUCENT_DATA); then the config's own folder.
+// data.kind seg_cases: every problem of every case is listed in one error, each naming the case
+// (`data.cases[1] (id 'ch2_val')`): kNotFound for a file that exists neither under data_root
+// nor next to the recipe; kInvalidArgument for a missing or unknown key in a case, a split
+// other than train | val | test, a duplicated id, or one patient_id in two splits.
 [[nodiscard]] Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::string& source,
                                                      const std::filesystem::path& data_root,
                                                      const std::filesystem::path& config_dir);
