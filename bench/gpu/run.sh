@@ -33,6 +33,7 @@ DEADLINE=${DEADLINE:-540}                 # seconds; later steps are skipped aft
 THREADS=${THREADS:-$(nproc)}
 WORKERS=${WORKERS:-8}
 SKIP_RECIPE=${SKIP_RECIPE:-0}
+SKIP_SEG=${SKIP_SEG:-0}                   # 1: no sliding-window comparison
 UNIT_OTHERS=${UNIT_OTHERS:-1}             # 0: only the CUDA unit tests
 WORK=${WORK:-/tmp/lucent-gpu-work}        # run folders (not copied back)
 mkdir -p "$WORK"
@@ -255,7 +256,7 @@ PYEOF
 
 # --- 6. sliding-window segmentation on the GPU: Lucent vs PyTorch on a CT-sized volume -------------------
 SEG="$WORK/seg-ct"
-if [ -x "$BUILD/lucent_seg_infer_bench" ] && have_time 100 "segmentation sliding window (ct)"; then
+if [ "$SKIP_SEG" != 1 ] && [ -x "$BUILD/lucent_seg_infer_bench" ] && have_time 100 "segmentation sliding window (ct)"; then
   rm -rf "$SEG"
   if "${LX[@]}" timeout 60 "$BUILD/lucent_seg_infer_bench" prepare --case ct --out "$SEG" >"$OUT/seg-prepare.json" 2>"$OUT/seg.err"; then
     SEG_REPEATS=${SEG_REPEATS:-3}
