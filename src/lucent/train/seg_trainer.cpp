@@ -497,17 +497,11 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
                     line["epoch_s"].get<double>());
       std::fflush(stdout);
     }
-    if (cfg.early_stopping_patience > 0 && ck.epochs_without_improvement >= cfg.early_stopping_patience) {
-      log_info("early stopping: no improvement of validation " + cfg.select_metric + " for " +
-               std::to_string(cfg.early_stopping_patience) + " epochs");
-      break;
-    }
+    if (stop_early(cfg, ck)) break;
   }
 
-  // Test the selected checkpoint, as deployed (the bundle reloaded).
-  auto bundle = nets::load_bundle(opt.out_dir / "bundle", net_registry);
-  if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
-  bundle->net->to(device);
+  auto bundle = reload_selected_bundle(opt.out_dir, net_registry, device);  // tested as deployed
+  if (!bundle) return std::unexpected(bundle.error());
   nlohmann::json test = nlohmann::json::object();
   if (!data->test.empty()) {
     eval.per_case = true;

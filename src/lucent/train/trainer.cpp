@@ -421,17 +421,11 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                   line["images_per_s"].get<double>(), line["epoch_s"].get<double>());
       std::fflush(stdout);
     }
-    if (cfg.early_stopping_patience > 0 && ck.epochs_without_improvement >= cfg.early_stopping_patience) {
-      log_info("early stopping: no improvement of validation " + cfg.select_metric + " for " +
-               std::to_string(cfg.early_stopping_patience) + " epochs");
-      break;
-    }
+    if (stop_early(cfg, ck)) break;
   }
 
-  // Test the selected checkpoint (the bundle, exactly as deployed).
-  auto bundle = nets::load_bundle(opt.out_dir / "bundle", net_registry);
-  if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
-  bundle->net->to(device);
+  auto bundle = reload_selected_bundle(opt.out_dir, net_registry, device);  // tested as deployed
+  if (!bundle) return std::unexpected(bundle.error());
   auto test_probs = predict_probabilities(*bundle->net, *test_set, task, cfg.eval_batch_size, 1.0, opt.device);
   auto test = score(test_probs, *test_set, task);
   if (!test) return std::unexpected(test.error().with_context("test"));

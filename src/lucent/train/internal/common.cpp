@@ -7,6 +7,7 @@
 #include "lucent/core/atomic_file.h"
 #include "lucent/core/hash.h"
 #include "lucent/core/safetensors.h"
+#include "lucent/core/log.h"
 #include "lucent/nets/bundle.h"
 
 namespace lucent::train::internal {
@@ -181,6 +182,22 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
     optimizer.step();
   }
   amp.update();
+}
+
+bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint) {
+  if (config.early_stopping_patience <= 0 || checkpoint.epochs_without_improvement < config.early_stopping_patience)
+    return false;
+  log_info("early stopping: no improvement of validation " + config.select_metric + " for " +
+           std::to_string(config.early_stopping_patience) + " epochs");
+  return true;
+}
+
+Result<nets::LoadedBundle> reload_selected_bundle(const std::filesystem::path& out_dir,
+                                                  const nets::NetRegistry& registry, const torch::Device& device) {
+  auto bundle = nets::load_bundle(out_dir / "bundle", registry);
+  if (!bundle) return std::unexpected(bundle.error().with_context("reloading the selected bundle"));
+  bundle->net->to(device);
+  return bundle;
 }
 
 }  // namespace lucent::train::internal

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lucent/core/error.h"
+#include "lucent/nets/bundle.h"
 #include "lucent/nets/net.h"
 #include "lucent/train/amp.h"
 #include "lucent/train/train_config.h"
@@ -73,5 +74,13 @@ struct RunSetup {
 // scale backs off, as with PyTorch's GradScaler.
 void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, torch::optim::Optimizer& optimizer,
                        double grad_clip);
+// True (and logged) when early stopping is on and the checkpoint has gone patience epochs
+// without improving the selection metric.
+[[nodiscard]] bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint);
+// The selected bundle of the run reloaded from disk onto `device`: the model is tested exactly
+// as it is deployed.
+[[nodiscard]] Result<nets::LoadedBundle> reload_selected_bundle(const std::filesystem::path& out_dir,
+                                                                const nets::NetRegistry& registry,
+                                                                const torch::Device& device);
 
 }  // namespace lucent::train::internal
