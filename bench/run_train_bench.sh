@@ -8,6 +8,10 @@
 # the table gives medians, the ratios are the median of the per-repetition ratios. Prints a
 # Markdown table; nothing is asserted. The environment passes to both sides: on a loaded
 # machine, OMP_WAIT_POLICY=PASSIVE changes the result a lot (docs/benchmarks-train-speed.md).
+# Precision (training only; inference is float32 on both sides):
+#   LUCENT_AMP=off|bf16|auto   Lucent's train.amp (bf16 on the CPU also runs channels-last)
+#   PEER_AMP=off|bf16          the peer's torch.autocast("cpu", bfloat16)
+#   PEER_CHANNELS_LAST=0|1     the peer's model and batches in torch.channels_last
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,6 +23,11 @@ NPZ="$DATA/medmnist/pneumoniamnist.npz"
 CONFIG=configs/medmnist/pneumoniamnist.yaml
 WORK=${BENCH_WORK:-/tmp/lucent-train-bench}
 PY=/usr/bin/python3
+LUCENT_AMP=${LUCENT_AMP:-off}
+PEER_AMP=${PEER_AMP:-off}
+PEER_CHANNELS_LAST=${PEER_CHANNELS_LAST:-0}
+PEER_FLAGS=(--amp "$PEER_AMP")
+[ "$PEER_CHANNELS_LAST" = 1 ] && PEER_FLAGS+=(--channels-last)
 
 for f in "$BUILD/lucent" "$BUILD/lucent_infer_bench"; do
   [ -x "$f" ] || { echo "missing $f: cmake --build $BUILD --target lucent lucent_infer_bench" >&2; exit 1; }
@@ -35,7 +44,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 run_lucent() {  # repetition
   rm -rf "$WORK/lucent-run"
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
-    "$BUILD/lucent" train "$CONFIG" --set train.epochs=1 --set train.warmup_epochs=0 --set train.ema_decay=0 --out "$WORK/lucent-run" --quiet --threads "$THREADS" \
+    "$BUILD/lucent" train "$CONFIG" --set train.epochs=1 --set train.warmup_epochs=0 --set train.ema_decay=0 --set train.amp="$LUCENT_AMP" --out "$WORK/lucent-run" --quiet --threads "$THREADS" \
     >"$WORK/lucent.out" 2>&1 || { echo "lucent train failed:" >&2; cat "$WORK/lucent.out" >&2; return 1; }
   local wall rss
   read -r wall rss < "$WORK/time.txt"
@@ -45,8 +54,10 @@ run_lucent() {  # repetition
 import json, sys
 rep, wall, rss, log, infer = sys.argv[1:]
 epoch = [json.loads(l) for l in open(log) if l.strip()][-1]
+precision = json.load(open(log.rsplit("/", 1)[0] + "/bundle/bundle.json"))["training"]
 inf = json.load(open(infer))
 print(json.dumps({"side": "lucent", "rep": int(rep), "params": inf["params"], "threads": inf["threads"],
+                  "precision": precision.get("precision"), "channels_last": precision.get("channels_last", False),
                   "train_img_per_s": epoch["images_per_s"], "infer_img_per_s": inf["infer_img_per_s"],
                   "peak_rss_mib": int(rss) / 1024, "process_wall_s": float(wall)}))
 EOF
@@ -55,7 +66,7 @@ EOF
 run_pytorch() {  # repetition
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
     "$PY" bench/train_peer/pytorch_peer.py --data "$NPZ" --threads "$THREADS" --workers "$WORKERS" --epochs 1 \
-    --batch 128 --infer-batch 256 --infer-repeats 5 >"$WORK/peer.out" 2>"$WORK/peer.err" \
+    --batch 128 --infer-batch 256 --infer-repeats 5 "${PEER_FLAGS[@]}" >"$WORK/peer.out" 2>"$WORK/peer.err" \
     || { echo "pytorch peer failed:" >&2; cat "$WORK/peer.err" >&2; return 1; }
   local wall rss
   read -r wall rss < "$WORK/time.txt"
@@ -93,7 +104,11 @@ print(f"\nPneumoniaMNIST train split ({side['pytorch'][0]['batches']} batches of
       f"({side['pytorch'][0]['infer_images']} images) at batch 256. {threads} intra-op threads, {workers} DataLoader "
       f"workers; median of {repeats} alternating repetitions. {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
       f"cores, {int(mem) / 2**20:.1f} GiB RAM; {date}; load average {load_before} before, {load_after} after; "
-      f"torch {side['pytorch'][0]['torch']}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}.\n")
+      f"torch {side['pytorch'][0]['torch']}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}. "
+      f"Training precision: Lucent {side['lucent'][0]['precision']}"
+      f"{' channels-last' if side['lucent'][0]['channels_last'] else ''}, PyTorch "
+      f"{'fp32' if side['pytorch'][0]['amp'] == 'off' else side['pytorch'][0]['amp'] + ' autocast'}"
+      f"{' channels-last' if side['pytorch'][0].get('channels_last') else ''}.\n")
 print("| side | params | train img/s | infer img/s | peak RSS MiB (largest process) | peak PSS MiB (incl. workers) |")
 print("|---|---:|---:|---:|---:|---:|")
 print(f"| Lucent | {side['lucent'][0]['params']:,} | {med('lucent', 'train_img_per_s'):.1f} | {med('lucent', 'infer_img_per_s'):.1f} "

@@ -191,11 +191,14 @@ def main():
     # For the analysis in docs/benchmarks-train-speed.md; the bench uses neither.
     ap.add_argument("--no-augment", action="store_true", help="workers only convert and normalise")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="torch.autocast on CUDA")
+    ap.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"],
+                    help="torch.autocast for training (CUDA: bf16 or fp16; CPU: bf16)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="model and batches in torch.channels_last (the layout oneDNN's bf16 kernels want)")
     ap.add_argument("--no-torchvision", action="store_true", help="plain-torch augmentations (same operations)")
     args = ap.parse_args()
-    if args.amp != "off" and args.device != "cuda":
-        ap.error("--amp needs --device cuda")
+    if args.amp == "fp16" and args.device != "cuda":
+        ap.error("--amp fp16 needs --device cuda")
     plain = args.no_torchvision or T is None
 
     torch.set_num_threads(args.threads)
@@ -225,6 +228,8 @@ def main():
                                              pin_memory=cuda, persistent_workers=False)
         num_outputs = max(2, int(train_labels.max()) + 1)
         model = ResNet(in_channels=1, num_outputs=num_outputs, width=32).to(dev)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         params = sum(p.numel() for p in model.parameters())
         base_lr = 0.002
         opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=0.05)
@@ -241,8 +246,10 @@ def main():
                 for g in opt.param_groups:
                     g["lr"] = lr
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+                if args.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 opt.zero_grad()
-                with torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     loss = criterion(model(x), y)
                 loss_sum += loss.item() * x.size(0)
                 if scaler is not None:
@@ -277,7 +284,7 @@ def main():
     print(json.dumps({
         "side": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(), "workers": args.workers,
         "params": params, "batches": len(loader),
-        "device": args.device, "amp": args.amp, "augment_impl": "plain-torch" if plain else "torchvision", "train_loss": round(losses[-1], 4) if losses else None,
+        "device": args.device, "amp": args.amp, "channels_last": args.channels_last, "augment_impl": "plain-torch" if plain else "torchvision", "train_loss": round(losses[-1], 4) if losses else None,
         "train_img_per_s": round(epoch_rates[-1], 1) if epoch_rates else None, "augment": not args.no_augment,
         "infer_img_per_s": round(statistics.median(rates), 1), "infer_img_per_s_best": round(max(rates), 1),
         "infer_images": test_images.size(0), "infer_batch": args.infer_batch,

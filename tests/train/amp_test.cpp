@@ -21,20 +21,39 @@ namespace fs = std::filesystem;
       GTEST_SKIP() << "no CUDA device in this LibTorch; the GPU checks run in bench/gpu/run.sh";     \
   } while (0)
 
-TEST(Amp, MixedPrecisionIsRefusedOnTheCpuWithTheKeyNamed) {
-  for (const char* amp : {"bf16", "fp16"}) {
-    auto p = resolve_precision(amp, "cpu");
-    ASSERT_FALSE(p) << amp;
-    EXPECT_EQ(p.error().code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(p.error().message().find("train.amp"), std::string::npos) << p.error().message();
-  }
+TEST(Amp, Float16IsRefusedOnTheCpuWithTheKeyNamed) {
+  auto p = resolve_precision("fp16", "cpu");
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(p.error().message().find("train.amp"), std::string::npos) << p.error().message();
+  EXPECT_NE(p.error().message().find("bf16"), std::string::npos) << p.error().message();  // the next step
   EXPECT_EQ(*resolve_precision("off", "cpu"), Precision::kFloat32);
-  EXPECT_EQ(*resolve_precision("auto", "cpu"), Precision::kFloat32);
+  EXPECT_EQ(*resolve_precision("bf16", "cpu"), Precision::kBFloat16);
+  EXPECT_EQ(*resolve_precision("auto", "cpu"),
+            cpu_has_bf16_instructions() ? Precision::kBFloat16 : Precision::kFloat32);
   EXPECT_FALSE(resolve_precision("fp8", "cuda"));
+  EXPECT_FALSE(resolve_precision("fp8", "cpu"));
+}
+
+TEST(Amp, CpuAutocastRunsConvolutionsInBfloat16AndRestoresTheState) {
+  auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3));
+  auto x = at::randn({2, 1, 8, 8});
+  AmpContext amp(Precision::kBFloat16, at::kCPU);
+  {
+    auto scope = amp.autocast();
+    EXPECT_EQ(conv->forward(x).scalar_type(), at::kBFloat16);
+    {
+      auto inner = amp.autocast();  // nesting keeps it on
+      EXPECT_EQ(conv->forward(x).scalar_type(), at::kBFloat16);
+    }
+    EXPECT_EQ(conv->forward(x).scalar_type(), at::kBFloat16);
+  }
+  EXPECT_EQ(conv->forward(x).scalar_type(), at::kFloat);  // scope ended: float32 again
+  EXPECT_EQ(amp.scale(at::tensor({2.0})).item<double>(), 2.0);  // bf16 needs no loss scaling
 }
 
 TEST(Amp, Float32ContextChangesNothing) {
-  AmpContext amp(Precision::kFloat32);
+  AmpContext amp(Precision::kFloat32, at::kCPU);
   auto loss = at::tensor({2.5});
   EXPECT_TRUE(at::equal(amp.scale(loss), loss));
   auto w = torch::ones({3}, torch::TensorOptions().requires_grad(true));
@@ -50,7 +69,7 @@ TEST(AmpCuda, AutocastRunsConvolutionsInTheLowerPrecisionAndRestoresTheState) {
   conv->to(torch::kCUDA);
   auto x = at::randn({2, 1, 8, 8}, at::kCUDA);
   for (auto [precision, dtype] : {std::pair{Precision::kBFloat16, at::kBFloat16}, std::pair{Precision::kFloat16, at::kHalf}}) {
-    AmpContext amp(precision);
+    AmpContext amp(precision, at::kCUDA);
     {
       auto scope = amp.autocast();
       EXPECT_EQ(conv->forward(x).scalar_type(), dtype);
@@ -61,7 +80,7 @@ TEST(AmpCuda, AutocastRunsConvolutionsInTheLowerPrecisionAndRestoresTheState) {
 
 TEST(AmpCuda, Float16ScalerSkipsOverflowingStepsAndBacksOff) {
   LUCENT_REQUIRE_CUDA();
-  AmpContext amp(Precision::kFloat16);
+  AmpContext amp(Precision::kFloat16, at::kCUDA);
   EXPECT_EQ(amp.current_scale(), 65536.0);
   auto w = torch::ones({4}, torch::TensorOptions().device(torch::kCUDA).requires_grad(true));
   amp.scale((w * 3).sum()).backward();
@@ -75,7 +94,7 @@ TEST(AmpCuda, Float16ScalerSkipsOverflowingStepsAndBacksOff) {
   amp.update();
   EXPECT_EQ(amp.current_scale(), 32768.0);
   EXPECT_EQ(amp.skipped_steps(), 1);
-  AmpContext other(Precision::kFloat16);
+  AmpContext other(Precision::kFloat16, at::kCUDA);
   other.restore(amp.state());
   EXPECT_EQ(other.current_scale(), 32768.0);
 }
@@ -158,6 +177,44 @@ TEST(AmpCuda, TrainsWithEachPrecisionResumesAndTheBundleRunsOnTheCpu) {
     // float32 on the CPU vs TF32 convolutions on the GPU: near-tied scores may swap places.
     EXPECT_NEAR((*again)["auc"].get<double>(), auc, 1e-2);
   }
+}
+
+// bf16 on the CPU: channels-last weights, a resumed run identical to an uninterrupted one, and a
+// bundle (stored contiguous, float32) that reproduces the run's test score in float32.
+TEST(Amp, TrainsInBfloat16OnTheCpuDeterministicallyAndResumes) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  nets::NetRegistry nets;
+  nets::register_builtin_nets(nets);
+  transforms::TransformRegistry tfs;
+  transforms::register_builtin_transforms(tfs);
+  auto j = parse_yaml(kRecipe, "cpu-bf16.yaml");
+  ASSERT_TRUE(j);
+  (*j)["train"]["amp"] = "bf16";
+  auto cfg = parse_train_config(*j, "cpu-bf16.yaml", test::data_dir(), ".");
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  test::TempDir dir;
+  auto whole = run_training(*cfg, {.out_dir = dir / "whole", .device = "cpu", .quiet = true}, nets, tfs);
+  ASSERT_TRUE(whole) << whole.error().to_string();
+  auto first = run_training(*cfg, {.out_dir = dir / "split", .device = "cpu", .quiet = true, .max_epochs_this_run = 1},
+                            nets, tfs);
+  ASSERT_TRUE(first) << first.error().to_string();
+  EXPECT_FALSE(first->completed);
+  auto resumed = run_training(*cfg, {.out_dir = dir / "split", .device = "cpu", .resume = true, .quiet = true}, nets, tfs);
+  ASSERT_TRUE(resumed) << resumed.error().to_string();
+  EXPECT_EQ(whole->test_metrics["auc"].get<double>(), resumed->test_metrics["auc"].get<double>());
+  auto a = read_safetensors(dir / "whole" / "bundle" / "weights.safetensors");
+  auto b = read_safetensors(dir / "split" / "bundle" / "weights.safetensors");
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->tensors.size(), b->tensors.size());
+  for (const auto& [name, t] : a->tensors) {
+    if (t.is_floating_point()) EXPECT_EQ(t.scalar_type(), at::kFloat) << name;  // not the Long batch counters
+    EXPECT_TRUE(t.is_contiguous()) << name;
+    EXPECT_TRUE(at::equal(t, b->tensors.at(name))) << name;
+  }
+  auto bundle = nets::load_bundle(dir / "whole" / "bundle", nets);
+  ASSERT_TRUE(bundle) << bundle.error().to_string();
+  EXPECT_EQ(bundle->manifest.training["precision"], "bf16");
+  EXPECT_EQ(bundle->manifest.training["channels_last"], true);
 }
 
 }  // namespace

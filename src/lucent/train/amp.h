@@ -1,10 +1,14 @@
-// Automatic mixed precision on CUDA: autocast for the forward pass and, for float16, dynamic
-// loss scaling — the C++ counterpart of torch.autocast + torch.cuda.amp.GradScaler.
+// Automatic mixed precision: autocast for the forward pass and, for float16, dynamic loss
+// scaling — the C++ counterpart of torch.autocast + torch.cuda.amp.GradScaler.
 //
-//   train.amp: off | bf16 | fp16 | auto        (auto: bf16 on CUDA when the GPU supports it,
-//                                               else fp16; off on the CPU)
+//   train.amp: off | bf16 | fp16 | auto
+//     CUDA: auto = bf16 when the GPU supports it, else fp16.
+//     CPU:  bf16 only (CPU autocast; fp16 is refused). auto = bf16 when the CPU has bfloat16
+//           matrix instructions (AMX-BF16 or AVX512-BF16), else float32. On such CPUs oneDNN
+//           runs bf16 convolutions 2x or more faster than float32 (docs/benchmarks-train-speed.md);
+//           the trainer then also keeps 2-D activations channels-last (see cpu_prefers_channels_last).
 //
-//   AmpContext amp(*precision);
+//   AmpContext amp(*precision, device.type());
 //   { auto scope = amp.autocast(); logits = net->forward(x); loss = ...; }   // autocast region
 //   amp.scale(loss).backward();
 //   if (amp.unscale_and_check(params)) { clip...; optimizer.step(); }        // skipped on inf/NaN
@@ -30,32 +34,37 @@ enum class Precision { kFloat32, kBFloat16, kFloat16 };
 
 [[nodiscard]] std::string_view precision_name(Precision p);
 
-// The precision for a `train.amp` value on a device ("cpu" | "cuda"). kInvalidArgument for
-// bf16/fp16 on the CPU (CPU autocast is not offered: it is slower than float32 on most CPUs) or
-// for bf16 on a GPU without bfloat16 support.
+// The precision for a `train.amp` value on a device ("cpu" | "cuda"). kInvalidArgument for fp16
+// on the CPU; kUnsupported for bf16 on a GPU without bfloat16 support. bf16 on a CPU without
+// bfloat16 instructions is allowed (oneDNN emulates it, slowly) and logs a warning.
 [[nodiscard]] Result<Precision> resolve_precision(const std::string& amp, const std::string& device);
+
+// Whether this CPU has bfloat16 matrix instructions (cpuid: AMX-BF16 or AVX512-BF16).
+[[nodiscard]] bool cpu_has_bf16_instructions();
 
 class AmpContext {
  public:
-  explicit AmpContext(Precision precision);
+  AmpContext(Precision precision, at::DeviceType device);
 
   Precision precision() const { return precision_; }
   bool enabled() const { return precision_ != Precision::kFloat32; }
 
-  // RAII: CUDA autocast on at the given precision for the object's lifetime (no-op for float32).
+  // RAII: autocast on the device at the given precision for the object's lifetime (no-op for
+  // float32).
   class Scope {
    public:
-    explicit Scope(Precision precision);
+    Scope(Precision precision, at::DeviceType device);
     ~Scope();
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
 
    private:
     bool active_ = false;
+    at::DeviceType device_ = at::kCUDA;
     bool previous_enabled_ = false;
     at::ScalarType previous_dtype_ = at::kHalf;
   };
-  [[nodiscard]] Scope autocast() const { return Scope(precision_); }
+  [[nodiscard]] Scope autocast() const { return Scope(precision_, device_); }
 
   // loss × scale for fp16; the loss itself otherwise.
   [[nodiscard]] at::Tensor scale(const at::Tensor& loss) const;
@@ -73,6 +82,7 @@ class AmpContext {
 
  private:
   Precision precision_;
+  at::DeviceType device_;
   at::Tensor scale_;           // float32 (1,) on the GPU (fp16 only)
   at::Tensor growth_tracker_;  // int32 (1,)
   at::Tensor found_inf_;       // float32 (1,)

@@ -306,7 +306,7 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
   if (!setup) return std::unexpected(setup.error());
   const fs::path ckpt_dir = setup->checkpoint_dir;
   const torch::Device device = setup->device;
-  AmpContext amp(setup->precision);
+  AmpContext amp(setup->precision, setup->device.type());
   const auto& sc = cfg.seg;
 
   auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);

@@ -211,7 +211,7 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   if (!setup) return std::unexpected(setup.error());
   const fs::path ckpt_dir = setup->checkpoint_dir;
   const torch::Device device = setup->device;
-  AmpContext amp(setup->precision);
+  AmpContext amp(setup->precision, setup->device.type());
 
   auto preprocess = transforms::Pipeline::from_json(cfg.preprocess, tf_registry);
   if (!preprocess) return std::unexpected(preprocess.error().with_context("pipeline.preprocess"));
@@ -245,6 +245,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   }
   (*net)->to(device);
   if (ema) ema->to(device);
+  const bool channels_last = use_channels_last(setup->precision, device, spec.spatial_dims);
+  if (channels_last) to_channels_last(**net);
   auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
 
   at::Tensor class_weights;
@@ -284,7 +286,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                        {"data", data->info},
                        {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
                        {"device", opt.device},
-                       {"precision", precision_name(setup->precision)}};
+                       {"precision", precision_name(setup->precision)},
+                       {"channels_last", channels_last}};
 
   data::DataLoader loader(*train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
                           cfg.seed);
@@ -313,6 +316,7 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                                       : (*item)->images;
       at::Tensor y = device.is_cuda() ? (*item)->labels.pin_memory().to(device, /*non_blocking=*/true)
                                       : (*item)->labels;
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
       const double lr = learning_rate(cfg.optim, static_cast<double>(epoch) + static_cast<double>(b) / batches, cfg.epochs);
       set_lr(*optimizer, lr);
       // Mixup / CutMix: convex combination of two targets, seeded per batch.

@@ -184,6 +184,18 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
   amp.update();
 }
 
+bool use_channels_last(Precision precision, const torch::Device& device, int64_t spatial_dims) {
+  return device.is_cpu() && precision == Precision::kBFloat16 && spatial_dims == 2;
+}
+
+void to_channels_last(nets::Net& net) {
+  torch::NoGradGuard guard;
+  for (auto& p : net.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& b : net.buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint) {
   if (config.early_stopping_patience <= 0 || checkpoint.epochs_without_improvement < config.early_stopping_patience)
     return false;
