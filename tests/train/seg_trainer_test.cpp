@@ -2,7 +2,7 @@
 // a segmentation bundle and test metrics, resume rules, the evaluation's definitions on a
 // hand-checked case, the multi-class evaluation through the sliding window's sink against the
 // full probability output, the recipe checks, and recipes that list their cases
-// (data.kind seg_cases).
+// (data.kind seg_cases), and infer.threshold: auto (chosen on validation, stored in the bundle).
 #include "lucent/train/seg_trainer.h"
 
 #include <ATen/Parallel.h>
@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "lucent/core/config.h"
+#include "lucent/infer/segmenter.h"
 #include "lucent/infer/sliding_window.h"
 #include "lucent/io/image_io.h"
 #include "lucent/nets/bundle.h"
@@ -474,6 +475,109 @@ TEST(SegTrainer, MultiClassEvaluationThroughTheSinkEqualsTheFullOutput) {
   EXPECT_EQ((*r)["pixels"].get<int64_t>(), truth.numel());
   // The sink run allocated everything the full run did except the K·Z·Y·X float output.
   EXPECT_EQ(full->buffer_bytes - (*r)["buffer_bytes"].get<int64_t>(), K * 13 * 18 * 11 * 4);
+}
+
+// infer.threshold: auto picks the threshold on the validation images after training, uses it
+// for test, and stores it in the bundle that `lucent predict` (infer::Segmenter) runs.
+TEST(SegTrainer, AutoThresholdIsChosenOnValidationUsedForTestAndStoredInTheBundle) {
+  LUCENT_REQUIRE_DATA("drive/training/images");
+  Env env;
+  test::TempDir tmp;
+  std::string text = recipe(make_drive_crops(tmp.path()));
+  const std::string infer_line = "infer: {overlap: 0.25";
+  text.replace(text.find(infer_line), infer_line.size(),
+               "infer: {threshold: auto, threshold_metric: dice, overlap: 0.25");
+  auto cfg = parse(text);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_TRUE(cfg->seg.threshold_auto);
+  EXPECT_EQ(cfg->seg.threshold_metric, "dice");
+  auto r = run_segmentation_training(*cfg, {.out_dir = tmp / "run", .quiet = true}, env.nets, env.tfs);
+  ASSERT_TRUE(r) << r.error().message();
+
+  std::ifstream in(tmp / "run" / "metrics.json");
+  const auto metrics = nlohmann::json::parse(in);
+  ASSERT_TRUE(metrics.contains("threshold")) << metrics.dump();
+  const auto& t = metrics["threshold"];
+  EXPECT_EQ(t["selected_on"], "validation");
+  EXPECT_EQ(t["metric"], "dice");
+  const double chosen = t["chosen"].get<double>();
+  EXPECT_GE(chosen, 0.01);
+  EXPECT_LE(chosen, 0.99);
+  EXPECT_NEAR(chosen * 100, std::round(chosen * 100), 1e-9);  // on the 0.01 grid
+  EXPECT_GE(t["val_at_chosen"].get<double>(), t["val_at_0_5"].get<double>());
+  // The selected net's validation Dice at 0.5 is the one recorded when it was selected.
+  EXPECT_NEAR(t["val_at_0_5"].get<double>(), r->val_metrics["dice"].get<double>(), 1e-9) << r->val_metrics.dump();
+  EXPECT_EQ(t["pixels"].get<int64_t>(), r->val_metrics["pixels"].get<int64_t>());
+  // Test is scored at the chosen threshold.
+  EXPECT_EQ(r->test_metrics["threshold"].get<double>(), chosen);
+  EXPECT_EQ(metrics["test"]["threshold"].get<double>(), chosen);
+
+  auto b = nets::load_bundle(r->bundle_dir, env.nets);  // hashes verified
+  ASSERT_TRUE(b) << b.error().message();
+  const auto& inf = b->manifest.training["inference"];
+  EXPECT_EQ(inf["threshold"].get<double>(), chosen);
+  EXPECT_EQ(inf["threshold_selection"]["selected_on"], "validation");
+  EXPECT_EQ(b->manifest.metrics["threshold"]["chosen"].get<double>(), chosen);
+
+  // predict's segmenter reads the bundle's threshold and labels p[1] >= it.
+  auto seg = infer::Segmenter::open({r->bundle_dir}, env.nets, env.tfs);
+  ASSERT_TRUE(seg) << seg.error().message();
+  EXPECT_EQ((*seg)->settings().threshold, chosen);
+  auto img = io::read_image(tmp / "25.png");
+  ASSERT_TRUE(img) << img.error().message();
+  auto out = (*seg)->segment(*img);
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_TRUE(at::equal(out->labels, (out->probabilities[1] >= chosen).to(at::kByte)));
+}
+
+TEST(SegTrainConfig, ThresholdIsANumberBetweenZeroAndOneOrAutoForBinaryOnly) {
+  test::TempDir tmp;
+  touch(tmp / "seg.csv");
+  auto with = [&](const std::string& data, const std::string& infer) {
+    return parse_under(
+        "task: segmentation\ndata: {kind: seg_manifest, path: seg.csv" + data + "}\ninfer: {" + infer + "}\n",
+        tmp.path());
+  };
+  auto fixed = with("", "threshold: 0.4");
+  ASSERT_TRUE(fixed) << fixed.error().message();
+  EXPECT_FALSE(fixed->seg.threshold_auto);
+  EXPECT_DOUBLE_EQ(fixed->seg.threshold, 0.4);
+  EXPECT_EQ(fixed->seg.threshold_metric, "dice");
+  auto defaults = with("", "overlap: 0.5");
+  ASSERT_TRUE(defaults) << defaults.error().message();
+  EXPECT_FALSE(defaults->seg.threshold_auto);
+  EXPECT_DOUBLE_EQ(defaults->seg.threshold, 0.5);
+  auto autom = with("", "threshold: auto, threshold_metric: accuracy");
+  ASSERT_TRUE(autom) << autom.error().message();
+  EXPECT_TRUE(autom->seg.threshold_auto);
+  EXPECT_EQ(autom->seg.threshold_metric, "accuracy");
+  EXPECT_DOUBLE_EQ(autom->seg.threshold, 0.5);  // used by validation until the choice
+
+  for (const std::string bad : {"1.5", "0", "1", "-0.2", "banana", "[0.5]", "Auto"}) {
+    auto r = with("", "threshold: " + bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message().find("infer.threshold is "), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("expected a number in (0, 1) or auto"), std::string::npos)
+        << r.error().message();
+  }
+  auto bad_metric = with("", "threshold: auto, threshold_metric: foo");
+  ASSERT_FALSE(bad_metric);
+  EXPECT_EQ(bad_metric.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad_metric.error().message().find("infer.threshold_metric is 'foo', expected one of: dice, accuracy"),
+            std::string::npos)
+      << bad_metric.error().message();
+  auto multi = with(", num_classes: 3", "threshold: auto");
+  ASSERT_FALSE(multi);
+  EXPECT_EQ(multi.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(multi.error().message().find("infer.threshold: auto chooses the foreground threshold of a binary"),
+            std::string::npos)
+      << multi.error().message();
+  EXPECT_NE(multi.error().message().find("data.num_classes is 3"), std::string::npos) << multi.error().message();
+  // Classification recipes have no infer section.
+  auto stray = parse_under("data: {kind: medmnist, path: seg.csv}\ninfer: {threshold: auto}\n", tmp.path());
+  ASSERT_FALSE(stray);
+  EXPECT_NE(stray.error().message().find("infer.threshold"), std::string::npos) << stray.error().message();
 }
 
 }  // namespace

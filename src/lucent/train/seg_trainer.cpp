@@ -16,6 +16,7 @@
 #include "lucent/metrics/classification.h"
 #include "lucent/metrics/rand_error.h"
 #include "lucent/metrics/segmentation.h"
+#include "lucent/metrics/threshold_select.h"
 #include "lucent/nets/bundle.h"
 #include "lucent/nets/unet.h"
 #include "lucent/train/amp.h"
@@ -134,10 +135,10 @@ Result<metrics::RandScores> rand_of_case(const at::Tensor& pred, const at::Tenso
   return metrics::rand_scores(*ps, *ts);
 }
 
-}  // namespace
-
-Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
-                                             int64_t num_classes, const SegEvalOptions& o) {
+// evaluate_segmentation; binary, with `threshold_pixels`: also the foreground probabilities
+// of every pixel inside the ROI binned by their true class, to choose a threshold on.
+Result<nlohmann::json> evaluate(nets::Net& net, const std::vector<data::SegSample>& samples, int64_t num_classes,
+                                const SegEvalOptions& o, metrics::ThresholdHistogram* threshold_pixels) {
   infer::SlidingWindowOptions w;
   w.patch_size = o.patch_size;
   w.overlap = o.overlap;
@@ -206,6 +207,14 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
       }
     }
     pixels += p_in.numel();
+    if (binary && threshold_pixels) {
+      const at::Tensor p1 = probs[1].to(at::kFloat).contiguous();
+      const at::Tensor t1 = (s.labels == 1).to(at::kByte).contiguous(), in = roi.to(at::kByte).contiguous();
+      const auto n = static_cast<std::size_t>(p1.numel());
+      auto st = threshold_pixels->add({p1.data_ptr<float>(), n}, {t1.data_ptr<uint8_t>(), n},
+                                      {in.data_ptr<uint8_t>(), n});
+      if (!st) return std::unexpected(st.error().with_context("case " + s.id));
+    }
     if (binary && o.with_auc) {
       const at::Tensor sc = probs[1].masked_select(roi).to(at::kDouble).contiguous();
       const at::Tensor tb = (t_in == 1).to(at::kInt).contiguous();
@@ -272,6 +281,7 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
     out["specificity"] = tn + static_cast<double>(fp[1]) > 0 ? tn / (tn + static_cast<double>(fp[1])) : 0.0;
     // ISBI 2012's pixel error: 1 - accuracy.
     out["pixel_error"] = 1.0 - out["accuracy"].get<double>();
+    out["threshold"] = o.threshold;
     if (o.with_auc) {
       auto auc = metrics::binary_auc(scores, truth_bits);
       if (auc) out["auc"] = *auc;
@@ -296,6 +306,28 @@ Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<d
   }
   if (o.per_case) out["per_case"] = cases;
   return out;
+}
+
+// infer.threshold: auto — the selected net segments the validation images and the threshold
+// maximising infer.threshold_metric over their pooled ROI pixels is chosen (never on test).
+Result<metrics::ThresholdChoice> choose_validation_threshold(nets::Net& net, const std::vector<data::SegSample>& val,
+                                                             const SegConfig& sc, SegEvalOptions o) {
+  auto metric = metrics::parse_threshold_metric(sc.threshold_metric);
+  if (!metric) return std::unexpected(metric.error().with_context("infer.threshold_metric"));
+  o.with_auc = false;
+  o.per_case = false;
+  o.rand_error = "off";
+  metrics::ThresholdHistogram pixels;
+  auto v = evaluate(net, val, sc.num_classes, o, &pixels);
+  if (!v) return std::unexpected(v.error());
+  return metrics::choose_threshold(pixels, *metric);
+}
+
+}  // namespace
+
+Result<nlohmann::json> evaluate_segmentation(nets::Net& net, const std::vector<data::SegSample>& samples,
+                                             int64_t num_classes, const SegEvalOptions& o) {
+  return evaluate(net, samples, num_classes, o, nullptr);
 }
 
 Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const TrainOptions& opt,
@@ -502,6 +534,28 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
 
   auto bundle = reload_selected_bundle(opt.out_dir, net_registry, device);  // tested as deployed
   if (!bundle) return std::unexpected(bundle.error());
+  // The threshold: fixed by the recipe, or chosen now on the validation images and then used
+  // unchanged for test and stored in the bundle for predict.
+  nlohmann::json threshold = nlohmann::json::object();
+  if (sc.num_classes == 2) threshold = {{"chosen", sc.threshold}, {"selected_on", "config"}};
+  if (sc.threshold_auto) {
+    auto c = choose_validation_threshold(*bundle->net, data->val, sc, eval);
+    if (!c) return std::unexpected(c.error().with_context("choosing infer.threshold (auto) on the validation images"));
+    eval.threshold = c->threshold;
+    threshold = {{"chosen", c->threshold},     {"metric", sc.threshold_metric},   {"selected_on", "validation"},
+                 {"val_at_0_5", c->value_at_half}, {"val_at_chosen", c->value}, {"pixels", c->pixels},
+                 {"foreground_pixels", c->foreground}};
+    manifest.training["inference"]["threshold"] = c->threshold;
+    manifest.training["inference"]["threshold_selection"] = threshold;
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "infer.threshold auto: %.2f chosen on %lld validation pixels (%s %.4f; %.4f at 0.5)", c->threshold,
+                  static_cast<long long>(c->pixels), sc.threshold_metric.c_str(), c->value, c->value_at_half);
+    log_info(line);
+    if (c->foreground == 0)
+      log_warn("infer.threshold auto: the validation images have no foreground pixels inside their ROI; the chosen "
+               "threshold only avoids false positives");
+  }
   nlohmann::json test = nlohmann::json::object();
   if (!data->test.empty()) {
     eval.per_case = true;
@@ -518,15 +572,19 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
   nlohmann::json test_summary = test;
   test_summary.erase("per_case");
   manifest.metrics = {{"val", ck.best_val}, {"test", test_summary}, {"epoch", ck.best_epoch + 1}};
+  if (!threshold.empty()) manifest.metrics["threshold"] = threshold;
   bundle->net->to(torch::kCPU);
   if (auto st = nets::save_bundle(result.bundle_dir, *bundle->net, manifest); !st) return std::unexpected(st.error());
-  const nlohmann::json metrics = {{"recipe", cfg.name},         {"task", "segmentation"},
-                                  {"seed", cfg.seed},           {"best_epoch", result.best_epoch},
-                                  {"val", ck.best_val},         {"test", test},
-                                  {"train_seconds", result.seconds},
-                                  {"definitions", "pooled over every test pixel inside the ROI / field of view; "
-                                                  "dice = 2TP/(2TP+FP+FN) at infer.threshold; auc = pixel ROC AUC of "
-                                                  "the foreground probability; per_case: Dice and HD95 (mm) per image"}};
+  nlohmann::json metrics = {{"recipe", cfg.name},         {"task", "segmentation"},
+                            {"seed", cfg.seed},           {"best_epoch", result.best_epoch},
+                            {"val", ck.best_val},         {"test", test},
+                            {"train_seconds", result.seconds},
+                            {"definitions", "pooled over every test pixel inside the ROI / field of view; "
+                                            "dice = 2TP/(2TP+FP+FN) at threshold.chosen (infer.threshold, or with "
+                                            "auto the one chosen on the validation images; val is scored during "
+                                            "training at 0.5 then); auc = pixel ROC AUC of the foreground "
+                                            "probability; per_case: Dice and HD95 (mm) per image"}};
+  if (!threshold.empty()) metrics["threshold"] = threshold;
   if (auto st = write_file_atomically(opt.out_dir / "metrics.json", metrics.dump(2) + "\n"); !st)
     return std::unexpected(st.error());
   return result;

@@ -11,7 +11,10 @@
 // epoch: loss, lr, val Dice, patches/s), checkpoint/ (resumable), split.csv (the cases and the
 // split as used), bundle/ (task "segmentation"; bundle.json's training.inference holds the
 // sliding-window settings, threshold and post-processing that predict must use), metrics.json
-// (test metrics, pooled over the test pixels inside the ROI and per case).
+// (test metrics, pooled over the test pixels inside the ROI and per case; binary: the threshold
+// used). With infer.threshold: auto the selected bundle segments the validation images after
+// training, the grid threshold maximising infer.threshold_metric over their ROI pixels is chosen
+// (metrics/threshold_select.h), test is scored at it, and the bundle is re-saved with it.
 // Errors: as run_training, plus kInvalidData naming each bad case (see data/segmentation.h)
 // and kInvalidArgument for a net that is not a segmentation net or a patch it cannot take.
 #pragma once
@@ -50,7 +53,7 @@ struct SegEvalOptions {
 };
 
 // Segments every sample by sliding-window inference and scores it inside its ROI:
-// {"dice", "accuracy", "sensitivity", "specificity", "auc" (binary), "dice_mean_per_case",
+// {"dice", "accuracy", "sensitivity", "specificity", "auc", "threshold" (binary), "dice_mean_per_case",
 //  "pixels", "cases", …}; pooled values count every ROI pixel of every case once. Multi-class:
 // "dice" is the mean of the per-class pooled Dice over the foreground classes (a class absent
 // from truth and prediction counts 1), "dice_mean_present" the mean over the "classes_present"

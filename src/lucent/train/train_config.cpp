@@ -177,7 +177,22 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
     s.blend = r.string("infer.blend", "gaussian", {"gaussian", "constant"});
     s.infer_batch_size = r.integer("infer.batch_size", 4, 1, 1024);
     s.flip_tta = r.boolean("infer.flip_tta", false);
-    s.threshold = r.number("infer.threshold", 0.5, 0.0, 1.0);
+    // A number strictly between 0 and 1, or auto (chosen on the validation images after training).
+    if (const auto thr = r.raw("infer.threshold", 0.5); thr.is_string() && thr.get<std::string>() == "auto") {
+      s.threshold_auto = true;
+    } else if (thr.is_number() && thr.get<double>() > 0.0 && thr.get<double>() < 1.0) {
+      s.threshold = thr.get<double>();
+    } else {
+      return fail(ErrorCode::kInvalidArgument,
+                  source + ": infer.threshold is " + thr.dump() +
+                      ", expected a number in (0, 1) or auto (chosen on the validation images)");
+    }
+    s.threshold_metric = r.string("infer.threshold_metric", "dice", {"dice", "accuracy"});
+    if (s.threshold_auto && s.num_classes != 2)
+      return fail(ErrorCode::kInvalidArgument,
+                  source + ": infer.threshold: auto chooses the foreground threshold of a binary segmentation, but "
+                           "data.num_classes is " + std::to_string(s.num_classes) +
+                           " (multi-class labels are the argmax of the probabilities); remove infer.threshold");
     s.min_component_voxels = r.integer("infer.min_component_voxels", 0, 0);
   } else {
     c.data.kind = r.string("data.kind", "medmnist", {"medmnist", "manifest", "image_folder"});

@@ -70,7 +70,11 @@ struct SegConfig {
   std::string blend = "gaussian";          // infer.blend: gaussian | constant
   int64_t infer_batch_size = 4;            // infer.batch_size (windows per forward pass)
   bool flip_tta = false;                   // infer.flip_tta
-  double threshold = 0.5;                  // infer.threshold (binary, on the foreground probability)
+  double threshold = 0.5;                  // infer.threshold (binary, on the foreground probability);
+                                           // with threshold_auto: the one used until it is chosen
+  bool threshold_auto = false;             // infer.threshold: auto — chosen on the validation images
+                                           // after training (metrics/threshold_select.h); binary only
+  std::string threshold_metric = "dice";   // infer.threshold_metric: dice | accuracy (what auto maximises)
   int64_t min_component_voxels = 0;        // infer.min_component_voxels (post-processing; 0 = off)
   std::string rand_error = "off";          // train.rand_error: off | boundary | objects (SegEvalOptions)
   // data.kind seg_cases: the cases listed in the recipe under data.cases, each
