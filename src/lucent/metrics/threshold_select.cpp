@@ -85,17 +85,9 @@ Result<ThresholdChoice> choose_threshold(const ThresholdHistogram& h, ThresholdM
     return fail(ErrorCode::kInvalidArgument,
                 "no pixels to choose a threshold on (no images, or every pixel outside the ROI); give the "
                 "validation images pixels inside their region of interest or set a fixed threshold");
-  // Counts at every grid threshold from one running suffix sum over the bins: O(bins).
   std::array<double, kThresholdGridSteps> value{};
-  BinaryCounts c;
-  for (int k = kThresholdGridSteps - 1; k >= 1; --k) {
-    const auto b = static_cast<std::size_t>(k);
-    c.tp += h.foreground_bins()[b];
-    c.fp += h.background_bins()[b];
-    c.fn = h.foreground() - c.tp;
-    c.tn = h.pixels() - h.foreground() - c.fp;
-    value[b] = threshold_metric_value(c, metric);
-  }
+  for (int k = 1; k < kThresholdGridSteps; ++k)
+    value[static_cast<std::size_t>(k)] = threshold_metric_value(h.counts_at(k), metric);
   constexpr int kHalf = kThresholdGridSteps / 2;
   int best = kHalf;
   // Candidates in order of distance to 0.5 (the lower first): a later one wins only when better.

@@ -14,7 +14,7 @@
 // the counts here are exactly those of thresholding the same probabilities there.
 // One pass over the pixels fills a histogram per true class (pixel i goes to bin b = the
 // number of grid thresholds it reaches); every threshold's counts are then suffix sums of the
-// bins: O(n + 100) time, 1.6 kB of memory, whatever the number of pixels.
+// bins: O(n + 100²) time, 1.6 kB of memory, whatever the number of pixels.
 // Metrics (as segmentation evaluation): Dice = 2TP / (2TP + FP + FN), 1 when truth and
 // prediction are both empty; accuracy = (TP + TN) / pixels. Ties: the threshold closest to 0.5
 // wins (of two equally close, the lower one), so a flat optimum keeps the usual 0.5.
