@@ -5,7 +5,7 @@
 //     CUDA: auto = bf16 when the GPU supports it, else fp16.
 //     CPU:  bf16 only (CPU autocast; fp16 is refused). auto = bf16 when the CPU has bfloat16
 //           matrix instructions (AMX-BF16 or AVX512-BF16), else float32. On such CPUs oneDNN
-//           runs bf16 convolutions 2x or more faster than float32 (docs/benchmarks-train-speed.md);
+//           runs a bf16 training step 1.5-2.2x faster than float32 (docs/benchmarks-train-speed.md);
 //           the trainer then also keeps 2-D activations channels-last (see cpu_prefers_channels_last).
 //
 //   AmpContext amp(*precision, device.type());

@@ -76,8 +76,9 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
                        double grad_clip);
 // 2-D training in bfloat16 on the CPU keeps the weights and the input batch channels-last (NHWC):
 // oneDNN's bf16 (AMX) convolutions then run without a reorder around every layer. Measured per
-// training step on the MedMNIST ResNet-18 (docs/benchmarks-train-speed.md): bf16 NHWC 2.2x
-// faster than float32 NCHW, bf16 NCHW only 1.2x; float32 NHWC was slower, so float32 stays NCHW.
+// training step on the MedMNIST ResNet-18 (docs/benchmarks-train-speed.md, three runs): bf16 NHWC
+// 1.5-2.2x faster than float32 NCHW, and the fastest case every time; float32 NHWC ranged from
+// 0.9x to 1.2x (within the noise), so float32 stays NCHW.
 [[nodiscard]] bool use_channels_last(Precision precision, const torch::Device& device, int64_t spatial_dims);
 // The net's 4-D parameters and buffers made channels-last in place (values unchanged).
 void to_channels_last(nets::Net& net);
