@@ -4,7 +4,8 @@
 //   lucent_seg_infer_bench prepare --case 2d --out DIR [--seed 0]           # random 3000x2400 image
 //   lucent_seg_infer_bench prepare --case 3d --image ch2.nii.gz --out DIR   # the real brain MR
 //   lucent_seg_infer_bench prepare --case ct --out DIR [--seed 0]           # random 300x512x512 volume
-//   lucent_seg_infer_bench run --dir DIR [--threads 2] [--slabs 1] [--device cpu|cuda]
+//   lucent_seg_infer_bench run --dir DIR [--threads 2] [--slabs 1] [--device cpu|cuda] [--trace FILE]
+//   lucent_seg_infer_bench window --dir DIR [--threads 2] [--windows 5] [--trace FILE]
 // prepare also takes --width, --depth, --norm, --patch, --overlap and --size-2d to override the
 // case's settings (for calibration; the documented numbers use the defaults below).
 //
@@ -16,15 +17,21 @@
 // --device cuda. On a GPU both sides run with cuDNN autotuning on and TF32 off (full float32,
 // so that the outputs can be compared). run: loads them, runs infer::sliding_window once and writes
 // DIR/lucent_output.safetensors ("probabilities"); prints one JSON line with the wall time of
-// the sliding window alone, the buffer bytes it accounted and VmHWM. Nothing is asserted.
+// the sliding window alone, the buffer bytes it accounted and VmHWM. window: runs the net alone
+// on one patch-sized input of random values, --windows times after two warm-up passes, prints the
+// mean seconds per window, and with --trace writes LibTorch's per-op profile of those passes as a
+// Chrome trace (bench/seg_peer/op_table.py sums it per op; the peer's `window` does the same).
+// Nothing is asserted.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
@@ -148,7 +155,48 @@ int prepare(const std::string& name, const std::string& image_path, const std::f
   return 0;
 }
 
-int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, const std::string& device) {
+// The prepared net with the prepared weights (every parameter and buffer by name).
+Result<std::shared_ptr<nets::Net>> load_net(const std::filesystem::path& dir, const nlohmann::json& cfg) {
+  auto net = build(cfg);
+  if (!net) return net;
+  auto weights = read_safetensors(dir / "weights.safetensors");
+  if (!weights) return std::unexpected(weights.error());
+  torch::NoGradGuard guard;
+  for (auto& p : (*net)->named_parameters()) p.value().copy_(weights->tensors.at(p.key()));
+  for (auto& b : (*net)->named_buffers()) b.value().copy_(weights->tensors.at(b.key()));
+  return net;
+}
+
+// The net alone on one patch of random values: mean seconds per window, optionally a per-op trace.
+int window(const std::filesystem::path& dir, int threads, int windows, const std::string& trace) {
+  auto in_effect = configure_threads(threads);
+  if (!in_effect) return report(in_effect.error());
+  nlohmann::json cfg;
+  std::ifstream(dir / "config.json") >> cfg;
+  auto net = load_net(dir, cfg);
+  if (!net) return report(net.error());
+  (*net)->eval();
+  std::vector<int64_t> shape = {1, cfg["image_size"][0].get<int64_t>()};
+  for (const auto& p : cfg["patch_size"]) shape.push_back(p.get<int64_t>());
+  torch::manual_seed(0);
+  const at::Tensor x = torch::randn(shape);
+  torch::NoGradGuard guard;
+  for (int i = 0; i < 2; ++i) (*net)->forward(x);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < windows; ++i) (*net)->forward(x);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / windows;
+  if (!trace.empty()) {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    for (int i = 0; i < windows; ++i) (*net)->forward(x);
+  }
+  const nlohmann::json line = {{"side", "lucent"}, {"threads", *in_effect}, {"windows", windows},
+                               {"seconds_per_window", seconds}, {"shape", shape}};
+  std::printf("%s\n", line.dump().c_str());
+  return 0;
+}
+
+int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, const std::string& device,
+        const std::string& trace) {
   auto in_effect = configure_threads(threads);
   if (!in_effect) return report(in_effect.error());
   if (device != "cpu") {
@@ -162,15 +210,8 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, 
   }
   nlohmann::json cfg;
   std::ifstream(dir / "config.json") >> cfg;
-  auto net = build(cfg);
+  auto net = load_net(dir, cfg);
   if (!net) return report(net.error());
-  auto weights = read_safetensors(dir / "weights.safetensors");
-  if (!weights) return report(weights.error());
-  {
-    torch::NoGradGuard guard;
-    for (auto& p : (*net)->named_parameters()) p.value().copy_(weights->tensors.at(p.key()));
-    for (auto& b : (*net)->named_buffers()) b.value().copy_(weights->tensors.at(b.key()));
-  }
   (*net)->to(torch::Device(device));
   auto input = read_safetensors(dir / "input.safetensors");
   if (!input) return report(input.error());
@@ -185,6 +226,8 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, 
   Result<infer::SlidingWindowResult> r = fail(ErrorCode::kInternal, "not run");
   for (int i = 0; i < repeats; ++i) {
     r = Result<infer::SlidingWindowResult>(fail(ErrorCode::kInternal, "not run"));  // free the last output first
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    if (!trace.empty() && i + 1 == repeats) profile.emplace(trace);  // the last run only
     const auto t0 = std::chrono::steady_clock::now();
     r = infer::sliding_window(**net, image, o);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -233,7 +276,16 @@ int main(int argc, char** argv) {
   runc->add_option("--slabs", slabs, "Slab accumulator (1) or full-size accumulator (0)");
   runc->add_option("--device", device, "cpu, cuda or cuda:N")->check(CLI::IsMember({"cpu", "cuda", "cuda:0", "cuda:1"}));
   runc->add_option("--repeats", repeats, "Timed runs (the output of the last is written)")->check(CLI::PositiveNumber);
+  std::string trace;
+  runc->add_option("--trace", trace, "Write LibTorch's per-op profile of the last run here (Chrome trace JSON; slows it)");
+  auto* winc = app.add_subcommand("window", "Time the net alone on one patch (and trace its ops)");
+  int windows = 5;
+  winc->add_option("--dir", dir, "A folder written by prepare")->required()->check(CLI::ExistingDirectory);
+  winc->add_option("--threads", threads, "LibTorch intra-op threads")->check(CLI::PositiveNumber);
+  winc->add_option("--windows", windows, "Timed passes (after two warm-up passes)")->check(CLI::PositiveNumber);
+  winc->add_option("--trace", trace, "Write LibTorch's per-op profile of the passes here (Chrome trace JSON)");
   CLI11_PARSE(app, argc, argv);
+  if (winc->parsed()) return window(dir, threads, windows, trace);
   if (prep->parsed()) {
     if (case_name == "3d" && image_path.empty()) {
       std::cerr << "error: --case 3d needs --image (e.g. ../shared/data/mricron_ch2_aal/ch2.nii.gz)\n";
@@ -241,5 +293,5 @@ int main(int argc, char** argv) {
     }
     return prepare(case_name, image_path, out_dir, seed, ov);
   }
-  return run(dir, threads, slabs, repeats, device);
+  return run(dir, threads, slabs, repeats, device, trace);
 }

@@ -10,6 +10,7 @@ accumulators, softmax at the end.
 
   sliding_window_peer.py run --dir DIR [--threads 2] [--device cpu|cuda]  # reads what lucent_seg_infer_bench prepare wrote
   sliding_window_peer.py compare A.safetensors B.safetensors
+  sliding_window_peer.py window --dir DIR [--threads 2] [--windows 5] [--trace FILE]
 
 On a GPU (--device cuda) everything runs on the device as nnU-Net's predictor does by default
 (perform_everything_on_device): the image, the full-size accumulators and the softmax; the
@@ -17,7 +18,9 @@ probabilities are copied back to the CPU inside the timed part (Lucent's output 
 too). cuDNN autotuning on, TF32 off on both sides.
 
 run prints one JSON line (wall time of the sliding window alone, VmHWM) and writes
-DIR/torch_output.safetensors. compare prints the max absolute difference as JSON.
+DIR/torch_output.safetensors. compare prints the max absolute difference as JSON. window runs
+the net alone on one patch of random values (as lucent_seg_infer_bench window): mean seconds per
+window after two warm-up passes, and with --trace the per-op profile as a Chrome trace.
 Safetensors is read and written here with numpy (the format is a JSON header + raw data).
 """
 import argparse
@@ -204,6 +207,40 @@ def vm_hwm_bytes():
     return -1
 
 
+def load_net(cfg, folder):
+    o = cfg["net"]
+    net = UNet(cfg["spatial_dims"], 1, cfg["num_outputs"], depth=int(o.get("depth", 4)), width=int(o.get("width", 32)),
+               max_width=int(o["max_width"]) if "max_width" in o else None, norm=o.get("norm", "instance"),
+               groups=int(o.get("groups", 8)), residual=o.get("residual", "false") == "true",
+               downsample=o.get("downsample", "conv"))
+    net.load_state_dict(read_safetensors(f"{folder}/weights.safetensors"), strict=True)
+    return net.eval()
+
+
+def window(args):
+    torch.set_num_threads(args.threads)
+    cfg = json.load(open(f"{args.dir}/config.json"))
+    net = load_net(cfg, args.dir)
+    shape = [1, cfg["image_size"][0]] + cfg["patch_size"]
+    torch.manual_seed(0)
+    x = torch.randn(shape)
+    with torch.inference_mode():
+        for _ in range(2):
+            net(x)
+        t0 = time.perf_counter()
+        for _ in range(args.windows):
+            net(x)
+        seconds = (time.perf_counter() - t0) / args.windows
+        if args.trace:
+            from torch.profiler import profile, ProfilerActivity
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(args.windows):
+                    net(x)
+            prof.export_chrome_trace(args.trace)
+    print(json.dumps({"side": "pytorch", "threads": torch.get_num_threads(), "windows": args.windows,
+                      "seconds_per_window": seconds, "shape": shape}))
+
+
 def run(args):
     torch.set_num_threads(args.threads)
     if args.device != "cpu":
@@ -211,13 +248,7 @@ def run(args):
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     cfg = json.load(open(f"{args.dir}/config.json"))
-    o = cfg["net"]
-    net = UNet(cfg["spatial_dims"], 1, cfg["num_outputs"], depth=int(o.get("depth", 4)), width=int(o.get("width", 32)),
-               max_width=int(o["max_width"]) if "max_width" in o else None, norm=o.get("norm", "instance"),
-               groups=int(o.get("groups", 8)), residual=o.get("residual", "false") == "true",
-               downsample=o.get("downsample", "conv"))
-    net.load_state_dict(read_safetensors(f"{args.dir}/weights.safetensors"), strict=True)
-    net.eval()
+    net = load_net(cfg, args.dir)
     net.to(args.device)
     params = sum(p.numel() for p in net.parameters())
     image = read_safetensors(f"{args.dir}/input.safetensors")["image"]
@@ -262,8 +293,13 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("a")
     c.add_argument("b")
+    w = sub.add_parser("window")
+    w.add_argument("--dir", required=True)
+    w.add_argument("--threads", type=int, default=2)
+    w.add_argument("--windows", type=int, default=5)
+    w.add_argument("--trace", default="")
     args = p.parse_args()
-    return run(args) if args.cmd == "run" else compare(args)
+    return {"run": run, "compare": compare, "window": window}[args.cmd](args)
 
 
 if __name__ == "__main__":

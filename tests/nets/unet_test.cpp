@@ -205,13 +205,16 @@ namespace lucent::nets {
 namespace {
 
 // Eval mode without autograd takes the inference fast path (fused instance norm + LeakyReLU,
-// transposed convolution as one matrix product into the concatenation buffer); with autograd
-// enabled the same net runs LibTorch's own layers. Both must agree.
+// transposed convolution as one matrix product into the concatenation buffer, convolutions
+// through oneDNN, 1x1 heads as matrix products, one-sample batches as plain products); with
+// autograd enabled the same net runs LibTorch's own layers. Both must agree, for one sample and
+// for a batch.
 TEST(UNet, InferenceFastPathEqualsLibTorchLayers) {
   const std::vector<std::pair<std::string, std::map<std::string, std::string>>> variants = {
       {"unet", {{"depth", "3"}, {"width", "4"}}},
       {"unet", {{"depth", "2"}, {"width", "4"}, {"residual", "true"}, {"downsample", "maxpool"}}},
       {"unet", {{"depth", "2"}, {"width", "8"}, {"norm", "group"}, {"groups", "4"}}},
+      {"unet", {{"depth", "2"}, {"width", "12"}, {"norm", "batch"}}},
       {"resenc_unet", {{"depth", "2"}, {"width", "4"}}},
   };
   for (const auto& [name, opts] : variants) {
@@ -226,12 +229,16 @@ TEST(UNet, InferenceFastPathEqualsLibTorchLayers) {
         for (auto& p : net->named_parameters())
           if (p.key().find("norm") != std::string::npos || p.key().find("up") == 0) p.value().uniform_(-1.5, 1.5);
       }
-      const auto x = dims == 2 ? torch::randn({2, 2, 32, 24}) * 3 + 1 : torch::randn({2, 2, 8, 16, 8}) * 3 + 1;
-      const auto reference = net->forward(x).detach();  // autograd on: LibTorch layers
-      torch::NoGradGuard guard;
-      const auto fast = net->forward(x);
-      const double scale = reference.abs().max().item<double>();
-      EXPECT_LT((fast - reference).abs().max().item<double>(), 1e-5 * std::max(1.0, scale)) << name << " " << dims;
+      for (int64_t n : {1, 2}) {
+        const auto x = dims == 2 ? torch::randn({n, 2, 32, 24}) * 3 + 1 : torch::randn({n, 2, 8, 16, 8}) * 3 + 1;
+        const auto reference = net->forward(x).detach();  // autograd on: LibTorch layers
+        torch::NoGradGuard guard;
+        const auto fast = net->forward(x);
+        ASSERT_EQ(fast.sizes(), reference.sizes()) << name << " " << dims << "-D, batch " << n;
+        const double scale = reference.abs().max().item<double>();
+        EXPECT_LT((fast - reference).abs().max().item<double>(), 1e-5 * std::max(1.0, scale))
+            << name << " " << dims << "-D, batch " << n;
+      }
     }
   }
 }

@@ -29,6 +29,30 @@ nn::AnyModule avg_pool(int dims, int64_t kernel, int64_t stride) {
 
 nn::AnyModule relu() { return nn::AnyModule(nn::ReLU(nn::ReLUOptions(true))); }
 
+at::Tensor conv_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
+                          int64_t padding) {
+  const int64_t dims = x.dim() - 2;
+  bool pointwise = stride == 1 && padding == 0;
+  for (int64_t a = 2; a < weight.dim(); ++a) pointwise = pointwise && weight.size(a) == 1;
+  if (pointwise) {
+    // (out, in) @ (n, in, L) -> (n, out, L), plus the bias per output channel.
+    const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
+    const at::Tensor w = weight.reshape({out, in});
+    // at::matmul of a matrix with a batch copies the batch; one sample is a plain product.
+    at::Tensor y = n == 1 ? at::mm(w, x.reshape({in, -1})).unsqueeze(0) : at::matmul(w, x.reshape({n, in, -1}));
+    if (bias.defined()) y.add_(bias.view({1, out, 1}));
+    std::vector<int64_t> shape = {n, out};
+    for (int64_t a = 2; a < x.dim(); ++a) shape.push_back(x.size(a));
+    return y.view(shape);
+  }
+  const c10::optional<at::Tensor> b = bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt;
+  if (!at::hasMKLDNN()) {
+    return dims == 3 ? at::conv3d(x, weight, b, stride, padding) : at::conv2d(x, weight, b, stride, padding);
+  }
+  const std::vector<int64_t> s(dims, stride), p(dims, padding), d(dims, 1);
+  return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), b, p, s, d, 1);
+}
+
 Result<int64_t> OptionReader::integer(const std::string& key, int64_t fallback) {
   used_.push_back(key);
   auto it = options_.find(key);
