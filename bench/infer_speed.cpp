@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   auto in_effect = configure_threads(threads);
+  configure_allocator();
   if (!in_effect) return report(in_effect.error());
 
   nets::NetRegistry nets;

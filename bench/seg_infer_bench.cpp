@@ -170,6 +170,7 @@ Result<std::shared_ptr<nets::Net>> load_net(const std::filesystem::path& dir, co
 // The net alone on one patch of random values: mean seconds per window, optionally a per-op trace.
 int window(const std::filesystem::path& dir, int threads, int windows, const std::string& trace) {
   auto in_effect = configure_threads(threads);
+  configure_allocator();
   if (!in_effect) return report(in_effect.error());
   nlohmann::json cfg;
   std::ifstream(dir / "config.json") >> cfg;
@@ -198,6 +199,7 @@ int window(const std::filesystem::path& dir, int threads, int windows, const std
 int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, const std::string& device,
         const std::string& trace) {
   auto in_effect = configure_threads(threads);
+  const bool allocator_tuned = configure_allocator();  // as the lucent CLI does
   if (!in_effect) return report(in_effect.error());
   if (device != "cpu") {
     if (!torch::cuda::is_available()) {
@@ -240,7 +242,8 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, 
                                {"windows", r->windows},     {"buffer_bytes", r->buffer_bytes},
                                {"vm_hwm_bytes", r->peak_rss_bytes}, {"slabs", slabs},
                                {"device", device},          {"gpu_peak_allocated_bytes", cuda_peak_allocated_bytes(device)},
-                               {"params", (*net)->parameter_count()}};
+                               {"params", (*net)->parameter_count()},
+                               {"allocator_tuned", allocator_tuned}};
   std::printf("%s\n", line.dump().c_str());
   return 0;
 }

@@ -2,8 +2,13 @@
 
 #include <ATen/Parallel.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace lucent {
 
@@ -19,6 +24,17 @@ Result<int> configure_threads(int requested) {
   const int n = requested == 0 ? hardware_threads() : requested;
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+bool configure_allocator() {
+#if defined(__GLIBC__)
+  for (const char* name : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"})
+    if (std::getenv(name) != nullptr) return false;
+  constexpr int kMmapThreshold = 256 << 20, kTrimThreshold = 1 << 30;
+  return mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace lucent

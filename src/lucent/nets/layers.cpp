@@ -32,11 +32,12 @@ nn::AnyModule relu() { return nn::AnyModule(nn::ReLU(nn::ReLUOptions(true))); }
 at::Tensor conv_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                           int64_t padding) {
   const int64_t dims = x.dim() - 2;
+  const auto channels_last = at::MemoryFormat::ChannelsLast;
   bool pointwise = stride == 1 && padding == 0;
   for (int64_t a = 2; a < weight.dim(); ++a) pointwise = pointwise && weight.size(a) == 1;
-  if (pointwise) {
+  const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
+  if (pointwise && dims == 3) {
     // (out, in) @ (n, in, L) -> (n, out, L), plus the bias per output channel.
-    const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
     const at::Tensor w = weight.reshape({out, in});
     // at::matmul of a matrix with a batch copies the batch; one sample is a plain product.
     at::Tensor y = n == 1 ? at::mm(w, x.reshape({in, -1})).unsqueeze(0) : at::matmul(w, x.reshape({n, in, -1}));
@@ -50,7 +51,10 @@ at::Tensor conv_inference(const at::Tensor& x, const at::Tensor& weight, const a
     return dims == 3 ? at::conv3d(x, weight, b, stride, padding) : at::conv2d(x, weight, b, stride, padding);
   }
   const std::vector<int64_t> s(dims, stride), p(dims, padding), d(dims, 1);
-  return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), b, p, s, d, 1);
+  if (dims == 3) return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), b, p, s, d, 1);
+  // 2-D: a channels-last weight makes oneDNN compute and return channels-last.
+  at::Tensor y = at::mkldnn_convolution(x, weight.contiguous(channels_last), b, p, s, d, 1);
+  return y.is_contiguous(channels_last) ? y : y.contiguous(channels_last);
 }
 
 Result<int64_t> OptionReader::integer(const std::string& key, int64_t fallback) {

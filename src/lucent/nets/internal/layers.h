@@ -19,14 +19,20 @@ torch::nn::AnyModule avg_pool(int dims, int64_t kernel, int64_t stride);
 torch::nn::AnyModule relu();
 
 // A convolution for the inference fast paths (float32 CPU tensors, no autograd; the caller
-// checks): 1x1 stride-1 kernels as one matrix product, every other kernel through oneDNN.
+// checks): 3-D 1x1 stride-1 kernels as one matrix product, every other kernel through oneDNN.
 // LibTorch's own dispatch (at::convolution, 1.13) sends a batch-1 convolution whose
 // N*C*D*H (3-D) or N*C*H*W (2-D) is at most 20480 to its im2col path, and any convolution with
 // more than one thread to oneDNN. On this project's 2-core machine the im2col path was 10-20x
 // slower for the deep 3-D U-Net levels (16->16 channels at 32^3: 46 vs 2.3 ms) and oneDNN
-// 15-30x slower for a 1x1 head (8->2 channels at 64^3), both against the choice made here
+// 15-30x slower for a contiguous 3-D 1x1 head (8->2 channels at 64^3), both against the choice
+// made here (in 2-D channels-last, oneDNN's 1x1 convolutions are 3-8x faster than OpenBLAS's
+// matrix product of the same shapes)
 // (bench/seg_infer_bench.cpp `window`, docs/segmentation.md). Same sums, different order:
-// outputs agree with at::convolution to float32 rounding (~1e-5 relative).
+// outputs agree with at::convolution to float32 rounding (~1e-5 relative). 2-D inputs may be
+// contiguous or channels-last; 2-D outputs are channels-last (N, C, H, W stored as N, H, W, C),
+// the layout in which oneDNN ran this project's 2-D U-Net convolutions about twice as fast
+// (27.9 against 58.8 ms for the 14 distinct 3x3 convolutions of the benchmark's width-8 U-Net
+// on a 512x512 window). 3-D stays contiguous: oneDNN 2.6 has no faster channels-last 3-D path.
 at::Tensor conv_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, int64_t stride,
                           int64_t padding);
 
