@@ -50,7 +50,6 @@ int main(int argc, char** argv) {
   init_logging(global.verbose ? LogLevel::kDebug : global.quiet ? LogLevel::kError : LogLevel::kInfo,
                LogFormat::kText);
   if (auto t = configure_threads(global.threads); !t) return app::report(t.error());
-  configure_allocator();
   try {
     return run ? run() : 0;
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "commands.h"
+#include "lucent/core/threads.h"
 #include "predict_seg.h"
 #include "lucent/core/atomic_file.h"
 #include "lucent/infer/predictor.h"
@@ -151,7 +152,14 @@ void add_predict_command(CLI::App& app, Runner& run) {
   cmd->add_option("--batch", args->batch, "Batch size (classification; segmentation uses the bundle's)")->check(CLI::PositiveNumber);
   cmd->add_option("--split", args->split, "MedMNIST split for .npz inputs")->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("--device", args->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->callback([&run, args] { run = [args] { return run_predict(*args); }; });
+  // Prediction reuses freed buffers (configure_allocator); training keeps glibc's defaults, under
+  // which its peak memory stays below PyTorch's (docs/benchmarks-train-speed.md, Run 5).
+  cmd->callback([&run, args] {
+    run = [args] {
+      configure_allocator();
+      return run_predict(*args);
+    };
+  });
 }
 
 }  // namespace lucent::app
