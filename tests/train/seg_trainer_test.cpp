@@ -91,7 +91,11 @@ TEST(SegTrainer, SmokeTrainingOnDriveCropsWritesABundleAndTestMetrics) {
   LUCENT_REQUIRE_DATA("drive/training/images");
   Env env;
   test::TempDir tmp;
-  auto cfg = parse(recipe(make_drive_crops(tmp.path())));
+  std::string text = recipe(make_drive_crops(tmp.path()));
+  const std::string infer_line = "infer: {overlap: 0.25";
+  text.replace(text.find(infer_line), infer_line.size(),
+               "infer: {postprocess: [{name: keep_largest_components, keep: 5}], overlap: 0.25");
+  auto cfg = parse(text);
   ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_EQ(cfg->task_kind, "segmentation");
   auto r = run_segmentation_training(*cfg, {.out_dir = tmp / "run", .quiet = true}, env.nets, env.tfs);
@@ -114,6 +118,11 @@ TEST(SegTrainer, SmokeTrainingOnDriveCropsWritesABundleAndTestMetrics) {
   const auto& inf = b->manifest.training["inference"];
   EXPECT_EQ(inf["patch_size"], nlohmann::json::array({48, 48}));
   EXPECT_EQ(inf["overlap"].get<double>(), 0.25);
+  EXPECT_EQ(inf["postprocess"], nlohmann::json::parse(R"([{"name": "keep_largest_components", "keep": 5}])"));
+  auto seg = infer::Segmenter::open({r->bundle_dir}, env.nets, env.tfs);  // predict runs the same steps
+  ASSERT_TRUE(seg) << seg.error().message();
+  ASSERT_EQ((*seg)->settings().postprocess.size(), 1u);
+  EXPECT_EQ((*seg)->settings().postprocess[0].options.keep, 5);
   EXPECT_EQ(b->manifest.metrics["test"]["dice"].get<double>(), dice);
   // The log has one line per epoch.
   std::ifstream log(tmp / "run" / "log.jsonl");
@@ -177,6 +186,37 @@ TEST(SegTrainer, EvaluationPoolsPixelsInsideTheRoi) {
   EXPECT_EQ((*r)["pixels"].get<int64_t>(), 6);
   EXPECT_NEAR((*r)["sensitivity"].get<double>(), 2.0 / 3.0, 1e-9);
   EXPECT_NEAR((*r)["specificity"].get<double>(), 2.0 / 3.0, 1e-9);
+}
+
+// The declared post-processing steps run on each label map before it is scored, as in
+// lucent predict: keeping the largest component removes a stray foreground pixel.
+TEST(SegTrainer, EvaluationAppliesTheDeclaredPostprocessing) {
+  struct Identity : nets::Net {
+    at::Tensor forward(const at::Tensor& x) override {
+      auto p = x.clamp(1e-6, 1 - 1e-6);
+      return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
+    }
+  } net;
+  data::SegSample s;
+  s.id = "blobs";
+  s.image = at::full({1, 6, 6}, 0.1f);
+  s.image.slice(1, 0, 2).slice(2, 0, 2).fill_(0.9f);  // a 2x2 lesion
+  s.image[0][4][4] = 0.9f;                           // and one stray pixel
+  s.labels = at::zeros({6, 6}, at::kLong);
+  s.labels.slice(0, 0, 2).slice(1, 0, 2).fill_(1);
+  s.roi = at::ones({6, 6}, at::kBool);
+  s.geometry.spatial_dims = 2;
+  SegEvalOptions o{.patch_size = {6, 6}, .overlap = 0.0, .blend = "constant"};
+  auto plain = evaluate_segmentation(net, {s}, 2, o);
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_NEAR((*plain)["dice"].get<double>(), 8.0 / 9.0, 1e-9);  // TP 4, FP 1
+  auto steps = infer::parse_postprocess(nlohmann::json::parse(R"([{"name": "keep_largest_components", "keep": 1}])"),
+                                        "test");
+  ASSERT_TRUE(steps) << steps.error().message();
+  o.postprocess = *steps;
+  auto cleaned = evaluate_segmentation(net, {s}, 2, o);
+  ASSERT_TRUE(cleaned) << cleaned.error().message();
+  EXPECT_NEAR((*cleaned)["dice"].get<double>(), 1.0, 1e-9);
 }
 
 // ISBI-style: class 1 = membrane. Truth: a vertical membrane at column 2 of a 3x5 image (two
@@ -528,6 +568,40 @@ TEST(SegTrainer, AutoThresholdIsChosenOnValidationUsedForTestAndStoredInTheBundl
   auto out = (*seg)->segment(*img);
   ASSERT_TRUE(out) << out.error().message();
   EXPECT_TRUE(at::equal(out->labels, (out->probabilities[1] >= chosen).to(at::kByte)));
+}
+
+// infer.postprocess takes the bundle's step list (checked when the recipe is read);
+// infer.min_component_voxels is a shorthand that runs first.
+TEST(SegTrainConfig, PostprocessStepsAreCheckedAndMinComponentVoxelsRunsFirst) {
+  test::TempDir tmp;
+  touch(tmp / "seg.csv");
+  auto with = [&](const std::string& infer) {
+    return parse_under("task: segmentation\ndata: {kind: seg_manifest, path: seg.csv}\ninfer: {" + infer + "}\n",
+                       tmp.path());
+  };
+  auto none = with("overlap: 0.5");
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_TRUE(none->seg.postprocess.empty());
+  auto both = with("min_component_voxels: 20, postprocess: [{name: keep_largest_components, keep: 2}, fill_holes]");
+  ASSERT_TRUE(both) << both.error().message();
+  ASSERT_EQ(both->seg.postprocess.size(), 3u) << both->seg.postprocess.dump();
+  EXPECT_EQ(both->seg.postprocess[0]["name"], "remove_small_components");
+  EXPECT_EQ(both->seg.postprocess[0]["min_voxels"].get<int64_t>(), 20);
+  EXPECT_EQ(both->seg.postprocess[1]["name"], "keep_largest_components");
+  EXPECT_EQ(both->seg.postprocess[2], "fill_holes");
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"postprocess: fill_holes", "infer.postprocess must be a list of steps"},
+      {"postprocess: [{name: shrink}]", "infer.postprocess[0]: unknown post-processing step \"shrink\""},
+      {"postprocess: [fill_holes, {name: keep_largest_components, keep: 0}]", "infer.postprocess[1].keep must be ≥ 1"},
+      {"postprocess: [{name: fill_holes, radius: 2}]", "unknown key \"radius\""},
+      {"postprocess: [remove_small_components]", "needs min_voxels or min_volume_mm3 > 0"},
+  };
+  for (const auto& [infer, fragment] : bad) {
+    auto r = with(infer);
+    ASSERT_FALSE(r) << infer;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(fragment), std::string::npos) << r.error().message();
+  }
 }
 
 TEST(SegTrainConfig, ThresholdIsANumberBetweenZeroAndOneOrAutoForBinaryOnly) {

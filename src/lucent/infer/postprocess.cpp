@@ -5,10 +5,64 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <string>
+
+#include "lucent/infer/internal/json_value.h"
 
 namespace lucent::infer {
 namespace {
+using internal::value_of;
+
+std::unexpected<Error> invalid(const std::string& what) { return fail(ErrorCode::kInvalidArgument, what); }
+
+Result<PostprocessStep> parse_step(const nlohmann::json& step, const std::string& where) {
+  PostprocessStep s;
+  nlohmann::json params = nlohmann::json::object();
+  if (step.is_string()) {
+    s.name = step.get<std::string>();
+  } else if (step.is_object() && step.contains("name") && step.at("name").is_string()) {
+    s.name = step.at("name").get<std::string>();
+    params = step;
+  } else {
+    return invalid(where + " must be a step name or an object with \"name\", got " + step.dump());
+  }
+  static const std::map<std::string, std::set<std::string>> kKeys = {
+      {"remove_small_components", {"name", "min_voxels", "min_volume_mm3", "classes", "connectivity"}},
+      {"keep_largest_components", {"name", "keep", "classes", "connectivity"}},
+      {"fill_holes", {"name", "classes", "connectivity"}}};
+  const auto known = kKeys.find(s.name);
+  if (known == kKeys.end())
+    return invalid(where + ": unknown post-processing step \"" + s.name +
+                   "\"; known: remove_small_components, keep_largest_components, fill_holes");
+  for (auto it = params.begin(); it != params.end(); ++it)
+    if (!known->second.contains(it.key()))
+      return invalid(where + " (" + s.name + "): unknown key \"" + it.key() + "\"");
+  auto& o = s.options;
+  auto classes = value_of<std::vector<int64_t>>(params, "classes", where, {});
+  auto conn = value_of<std::string>(params, "connectivity", where, "full");
+  auto keep = value_of<int64_t>(params, "keep", where, 1);
+  auto min_voxels = value_of<int64_t>(params, "min_voxels", where, 0);
+  auto min_volume = value_of<double>(params, "min_volume_mm3", where, 0.0);
+  if (!classes) return std::unexpected(classes.error());
+  if (!conn) return std::unexpected(conn.error());
+  if (!keep) return std::unexpected(keep.error());
+  if (!min_voxels) return std::unexpected(min_voxels.error());
+  if (!min_volume) return std::unexpected(min_volume.error());
+  if (*conn != "full" && *conn != "face") return invalid(where + ".connectivity must be full or face, got " + *conn);
+  if (*keep < 1) return invalid(where + ".keep must be ≥ 1, got " + std::to_string(*keep));
+  if (*min_voxels < 0 || *min_volume < 0) return invalid(where + ": min_voxels and min_volume_mm3 must be ≥ 0");
+  if (s.name == "remove_small_components" && *min_voxels == 0 && *min_volume == 0)
+    return invalid(where + " (remove_small_components) needs min_voxels or min_volume_mm3 > 0");
+  o.classes = *classes;
+  o.connectivity = *conn == "face" ? Connectivity::kFace : Connectivity::kFull;
+  o.keep = *keep;
+  o.min_voxels = *min_voxels;
+  o.min_volume_mm3 = *min_volume;
+  return s;
+}
+
 
 struct Grid {
   int dims = 3;
@@ -268,6 +322,32 @@ Result<std::vector<StructureVolume>> structure_volumes(const at::Tensor& labels,
     out.push_back({lab, c, static_cast<double>(c) * vox, static_cast<double>(c) * vox / 1000.0});
   }
   return out;
+}
+
+Result<std::vector<PostprocessStep>> parse_postprocess(const nlohmann::json& steps, const std::string& where) {
+  if (!steps.is_array()) return invalid(where + " must be a list of steps, got " + steps.dump());
+  std::vector<PostprocessStep> out;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    auto st = parse_step(steps[i], where + "[" + std::to_string(i) + "]");
+    if (!st) return std::unexpected(st.error());
+    out.push_back(std::move(*st));
+  }
+  return out;
+}
+
+Result<int64_t> apply_postprocess(at::Tensor& labels, const std::vector<PostprocessStep>& steps,
+                                  const std::array<double, 3>& spacing_mm) {
+  int64_t total = 0;
+  for (const auto& step : steps) {
+    ComponentOptions o = step.options;
+    o.spacing_mm = spacing_mm;
+    Result<int64_t> changed = step.name == "remove_small_components"   ? remove_small_components(labels, o)
+                              : step.name == "keep_largest_components" ? keep_largest_components(labels, o)
+                                                                       : fill_holes(labels, o);
+    if (!changed) return std::unexpected(changed.error().with_context("post-processing step " + step.name));
+    total += *changed;
+  }
+  return total;
 }
 
 }  // namespace lucent::infer

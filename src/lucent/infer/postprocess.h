@@ -23,6 +23,8 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
 #include <vector>
 
 #include "lucent/core/error.h"
@@ -56,6 +58,23 @@ struct ComponentOptions {
 [[nodiscard]] Result<int64_t> remove_small_components(at::Tensor& labels, const ComponentOptions& options);
 // Per class, fills enclosed background holes (see above). `connectivity` is the foreground's.
 [[nodiscard]] Result<int64_t> fill_holes(at::Tensor& labels, const ComponentOptions& options = {});
+
+// One declared post-processing step: a bundle's training.inference.postprocess entry or a
+// recipe's infer.postprocess entry (the same form). The spacing in `options` is filled per image.
+struct PostprocessStep {
+  std::string name;  // remove_small_components | keep_largest_components | fill_holes
+  ComponentOptions options;
+};
+// A list of steps, each a step name or an object {"name": …, and the step's keys:
+// remove_small_components min_voxels / min_volume_mm3 (one > 0); keep_largest_components keep
+// (≥ 1); every step classes (list of labels) and connectivity (full | face)}. kInvalidArgument
+// naming `where`[i] and the key for an unknown step or key, a wrong type or value.
+[[nodiscard]] Result<std::vector<PostprocessStep>> parse_postprocess(const nlohmann::json& steps,
+                                                                     const std::string& where);
+// Runs the steps in order on `labels` (in place) with the image's spacing; returns the number
+// of voxels changed. Errors name the step.
+[[nodiscard]] Result<int64_t> apply_postprocess(at::Tensor& labels, const std::vector<PostprocessStep>& steps,
+                                                const std::array<double, 3>& spacing_mm);
 
 struct StructureVolume {
   int64_t label = 0;

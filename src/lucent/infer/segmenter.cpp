@@ -8,11 +8,13 @@
 
 #include "lucent/core/atomic_file.h"
 #include "lucent/core/rng.h"
+#include "lucent/infer/internal/json_value.h"
 
 namespace lucent::infer {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using internal::value_of;
 
 std::string shape_text(at::IntArrayRef sizes) {
   std::string s;
@@ -24,64 +26,6 @@ std::string shape_text(at::IntArrayRef sizes) {
 }
 
 std::unexpected<Error> invalid(const std::string& what) { return fail(ErrorCode::kInvalidArgument, what); }
-
-// A typed value of `obj[key]`, `fallback` when absent; kInvalidArgument naming the key otherwise.
-template <typename T>
-Result<T> value_of(const json& obj, const std::string& key, const std::string& where, T fallback) {
-  if (!obj.contains(key) || obj.at(key).is_null()) return fallback;
-  try {
-    return obj.at(key).get<T>();
-  } catch (const json::exception&) {
-    return invalid(where + "." + key + " has the wrong type (" + std::string(obj.at(key).type_name()) + ": " +
-                   obj.at(key).dump() + ")");
-  }
-}
-
-Result<PostprocessStep> parse_step(const json& step, const std::string& where) {
-  PostprocessStep s;
-  json params = json::object();
-  if (step.is_string()) {
-    s.name = step.get<std::string>();
-  } else if (step.is_object() && step.contains("name") && step.at("name").is_string()) {
-    s.name = step.at("name").get<std::string>();
-    params = step;
-  } else {
-    return invalid(where + " must be a step name or an object with \"name\", got " + step.dump());
-  }
-  static const std::map<std::string, std::set<std::string>> kKeys = {
-      {"remove_small_components", {"name", "min_voxels", "min_volume_mm3", "classes", "connectivity"}},
-      {"keep_largest_components", {"name", "keep", "classes", "connectivity"}},
-      {"fill_holes", {"name", "classes", "connectivity"}}};
-  const auto known = kKeys.find(s.name);
-  if (known == kKeys.end())
-    return invalid(where + ": unknown post-processing step \"" + s.name +
-                   "\"; known: remove_small_components, keep_largest_components, fill_holes");
-  for (auto it = params.begin(); it != params.end(); ++it)
-    if (!known->second.contains(it.key()))
-      return invalid(where + " (" + s.name + "): unknown key \"" + it.key() + "\"");
-  auto& o = s.options;
-  auto classes = value_of<std::vector<int64_t>>(params, "classes", where, {});
-  auto conn = value_of<std::string>(params, "connectivity", where, "full");
-  auto keep = value_of<int64_t>(params, "keep", where, 1);
-  auto min_voxels = value_of<int64_t>(params, "min_voxels", where, 0);
-  auto min_volume = value_of<double>(params, "min_volume_mm3", where, 0.0);
-  if (!classes) return std::unexpected(classes.error());
-  if (!conn) return std::unexpected(conn.error());
-  if (!keep) return std::unexpected(keep.error());
-  if (!min_voxels) return std::unexpected(min_voxels.error());
-  if (!min_volume) return std::unexpected(min_volume.error());
-  if (*conn != "full" && *conn != "face") return invalid(where + ".connectivity must be full or face, got " + *conn);
-  if (*keep < 1) return invalid(where + ".keep must be ≥ 1, got " + std::to_string(*keep));
-  if (*min_voxels < 0 || *min_volume < 0) return invalid(where + ": min_voxels and min_volume_mm3 must be ≥ 0");
-  if (s.name == "remove_small_components" && *min_voxels == 0 && *min_volume == 0)
-    return invalid(where + " (remove_small_components) needs min_voxels or min_volume_mm3 > 0");
-  o.classes = *classes;
-  o.connectivity = *conn == "face" ? Connectivity::kFace : Connectivity::kFull;
-  o.keep = *keep;
-  o.min_voxels = *min_voxels;
-  o.min_volume_mm3 = *min_volume;
-  return s;
-}
 
 bool is_identity(const transforms::GridChange& c, const std::vector<int64_t>& shape) {
   if (c.shape != shape) return false;
@@ -177,13 +121,9 @@ Result<SegmentationSettings> segmentation_settings(const nets::BundleManifest& m
   s.threshold = *thr;
   s.num_classes = std::max<int64_t>(*classes, 2);
   if (inf.contains("postprocess") && !inf.at("postprocess").is_null()) {
-    const json& steps = inf.at("postprocess");
-    if (!steps.is_array()) return invalid(where + ".postprocess must be a list of steps, got " + steps.dump());
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-      auto st = parse_step(steps[i], where + ".postprocess[" + std::to_string(i) + "]");
-      if (!st) return std::unexpected(st.error());
-      s.postprocess.push_back(std::move(*st));
-    }
+    auto steps = parse_postprocess(inf.at("postprocess"), where + ".postprocess");
+    if (!steps) return std::unexpected(steps.error());
+    s.postprocess = std::move(*steps);
   }
   return s;
 }
@@ -359,15 +299,9 @@ Result<Segmentation> Segmenter::segment(const Image& image) {
       if (gc && !is_identity(*gc, in_shape)) out.resampled = true;
     }
   }
-  for (const auto& step : settings_.postprocess) {
-    ComponentOptions o = step.options;
-    o.spacing_mm = image.geometry.spacing_mm;
-    Result<int64_t> changed = step.name == "remove_small_components"   ? remove_small_components(labels, o)
-                              : step.name == "keep_largest_components" ? keep_largest_components(labels, o)
-                                                                       : fill_holes(labels, o);
-    if (!changed) return std::unexpected(changed.error().with_context("post-processing step " + step.name));
-    out.postprocess_changed_voxels += *changed;
-  }
+  auto changed = apply_postprocess(labels, settings_.postprocess, image.geometry.spacing_mm);
+  if (!changed) return std::unexpected(changed.error());
+  out.postprocess_changed_voxels += *changed;
   if (one_slice) {
     labels = labels.unsqueeze(0);
     probs = probs.unsqueeze(1);

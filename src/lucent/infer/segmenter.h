@@ -59,12 +59,6 @@
 
 namespace lucent::infer {
 
-// One declared post-processing step; the spacing in `options` is filled per image.
-struct PostprocessStep {
-  std::string name;  // remove_small_components | keep_largest_components | fill_holes
-  ComponentOptions options;
-};
-
 // A segmentation bundle's inference settings (manifest training.inference). Missing keys keep
 // these defaults; a missing patch_size falls back to the manifest's input_size.
 struct SegmentationSettings {

@@ -98,9 +98,7 @@ nlohmann::json inference_json(const TrainConfig& cfg, const std::vector<int64_t>
           {"blend", s.blend},         {"batch_size", s.infer_batch_size},
           {"flip_tta", s.flip_tta},   {"activation", "softmax"},
           {"threshold", s.threshold}, {"num_classes", s.num_classes},
-          {"postprocess", s.min_component_voxels > 0
-                              ? nlohmann::json::array({{{"name", "remove_small_components"}, {"min_voxels", s.min_component_voxels}}})
-                              : nlohmann::json::array()}};
+          {"postprocess", s.postprocess}};
 }
 
 // The metrics module's grid of a (Y, X) or (Z, Y, X) mask with the sample's spacing (i, j, k).
@@ -180,12 +178,8 @@ Result<nlohmann::json> evaluate(nets::Net& net, const std::vector<data::SegSampl
     if (!r) return std::unexpected(r.error().with_context("segmenting case " + s.id));
     buffer_bytes = std::max(buffer_bytes, r->buffer_bytes);
     inference_seconds += r->seconds;
-    if (o.min_component_voxels > 0) {
-      infer::ComponentOptions co;
-      co.min_voxels = o.min_component_voxels;
-      auto removed = infer::remove_small_components(pred, co);
-      if (!removed) return std::unexpected(removed.error());
-    }
+    if (auto changed = infer::apply_postprocess(pred, o.postprocess, s.geometry.spacing_mm); !changed)
+      return std::unexpected(changed.error().with_context("post-processing case " + s.id));
     const at::Tensor roi = s.roi;
     const at::Tensor truth = s.labels.masked_fill(roi.logical_not(), 0);
     const at::Tensor p_in = pred.to(at::kLong).masked_select(roi), t_in = s.labels.masked_select(roi);
@@ -401,13 +395,15 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
     if (p % seg_net->size_multiple() != 0)
       return fail(ErrorCode::kInvalidArgument, "infer.patch_size entries must be multiples of " +
                                                    std::to_string(seg_net->size_multiple()) + "; got " + std::to_string(p));
+  auto postprocess = infer::parse_postprocess(sc.postprocess, "infer.postprocess");  // checked with the recipe
+  if (!postprocess) return std::unexpected(postprocess.error());
   SegEvalOptions eval{.patch_size = infer_patch,
                       .overlap = sc.overlap,
                       .blend = sc.blend,
                       .batch_size = sc.infer_batch_size,
                       .flip_tta = sc.flip_tta,
                       .threshold = sc.threshold,
-                      .min_component_voxels = sc.min_component_voxels,
+                      .postprocess = *postprocess,
                       .with_auc = true,
                       .per_case = false,
                       .rand_error = sc.rand_error,

@@ -25,6 +25,7 @@
 
 #include "lucent/core/error.h"
 #include "lucent/data/segmentation.h"
+#include "lucent/infer/postprocess.h"
 #include "lucent/nets/net.h"
 #include "lucent/train/trainer.h"
 
@@ -41,7 +42,7 @@ struct SegEvalOptions {
   int64_t batch_size = 4;
   bool flip_tta = false;
   double threshold = 0.5;              // binary: foreground probability ≥ threshold
-  int64_t min_component_voxels = 0;    // post-processing: smaller foreground components removed
+  std::vector<infer::PostprocessStep> postprocess;  // applied to each label map before scoring
   bool with_auc = true;                // pixel AUC (binary only)
   bool per_case = false;               // per-case Dice / HD95 in "cases"
   // Segment agreement (metrics/rand_error.h) of the predicted vs true segments inside the ROI:

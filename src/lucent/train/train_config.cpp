@@ -1,10 +1,13 @@
 #include "lucent/train/train_config.h"
 
+#include "lucent/infer/postprocess.h"
+
 #include <cmath>
 #include <map>
 #include <set>
 
 #include "lucent/core/config.h"
+#include "lucent/infer/postprocess.h"
 
 namespace lucent::train {
 namespace fs = std::filesystem;
@@ -193,7 +196,13 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
                   source + ": infer.threshold: auto chooses the foreground threshold of a binary segmentation, but "
                            "data.num_classes is " + std::to_string(s.num_classes) +
                            " (multi-class labels are the argmax of the probabilities); remove infer.threshold");
-    s.min_component_voxels = r.integer("infer.min_component_voxels", 0, 0);
+    const int64_t min_component_voxels = r.integer("infer.min_component_voxels", 0, 0);
+    if (min_component_voxels > 0)
+      s.postprocess.push_back({{"name", "remove_small_components"}, {"min_voxels", min_component_voxels}});
+    const auto steps = r.raw("infer.postprocess", nlohmann::json::array());
+    if (auto parsed = infer::parse_postprocess(steps, source + ": infer.postprocess"); !parsed)
+      return std::unexpected(parsed.error());
+    for (const auto& step : steps) s.postprocess.push_back(step);
   } else {
     c.data.kind = r.string("data.kind", "medmnist", {"medmnist", "manifest", "image_folder"});
   }

@@ -75,7 +75,11 @@ struct SegConfig {
   bool threshold_auto = false;             // infer.threshold: auto — chosen on the validation images
                                            // after training (metrics/threshold_select.h); binary only
   std::string threshold_metric = "dice";   // infer.threshold_metric: dice | accuracy (what auto maximises)
-  int64_t min_component_voxels = 0;        // infer.min_component_voxels (post-processing; 0 = off)
+  // Post-processing of the label maps, in order: infer.min_component_voxels > 0 first (as a
+  // remove_small_components step), then the steps of infer.postprocess (infer/postprocess.h:
+  // remove_small_components, keep_largest_components, fill_holes). Validated when the recipe
+  // is read; written to the bundle and applied by the trainer's evaluation and lucent predict.
+  nlohmann::json postprocess = nlohmann::json::array();
   std::string rand_error = "off";          // train.rand_error: off | boundary | objects (SegEvalOptions)
   // data.kind seg_cases: the cases listed in the recipe under data.cases, each
   // {id, image, mask (one path or a list, combined by union), split: train | val | test,
