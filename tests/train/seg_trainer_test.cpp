@@ -162,14 +162,16 @@ TEST(SegTrainer, StopAfterOneEpochThenResumeFinishesTheRun) {
   EXPECT_NE(changed.error().message().find("recipe differs"), std::string::npos) << changed.error().message();
 }
 
+// A "net" whose foreground probability is the input itself: logits (0, logit(p)).
+struct ProbabilityIsTheInput : nets::Net {
+  at::Tensor forward(const at::Tensor& x) override {
+    auto p = x.clamp(1e-6, 1 - 1e-6);
+    return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
+  }
+};
+
 TEST(SegTrainer, EvaluationPoolsPixelsInsideTheRoi) {
-  // A "net" whose foreground probability is the input itself: logits (0, logit(p)).
-  struct Identity : nets::Net {
-    at::Tensor forward(const at::Tensor& x) override {
-      auto p = x.clamp(1e-6, 1 - 1e-6);
-      return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
-    }
-  } net;
+  ProbabilityIsTheInput net;
   data::SegSample s;
   s.id = "a";
   s.image = at::tensor({0.9f, 0.8f, 0.2f, 0.6f, 0.1f, 0.7f, 0.3f, 0.9f}).reshape({1, 2, 4});
@@ -191,12 +193,7 @@ TEST(SegTrainer, EvaluationPoolsPixelsInsideTheRoi) {
 // The declared post-processing steps run on each label map before it is scored, as in
 // lucent predict: keeping the largest component removes a stray foreground pixel.
 TEST(SegTrainer, EvaluationAppliesTheDeclaredPostprocessing) {
-  struct Identity : nets::Net {
-    at::Tensor forward(const at::Tensor& x) override {
-      auto p = x.clamp(1e-6, 1 - 1e-6);
-      return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
-    }
-  } net;
+  ProbabilityIsTheInput net;
   data::SegSample s;
   s.id = "blobs";
   s.image = at::full({1, 6, 6}, 0.1f);
@@ -223,12 +220,7 @@ TEST(SegTrainer, EvaluationAppliesTheDeclaredPostprocessing) {
 // cells of 6 pixels); the prediction misses its middle pixel (p = 0.2), so its cells are one.
 // On the 12 true-interior pixels: P = 72 - 12 = 60 = T, S = 144 - 12 = 132 (rand_error.h).
 TEST(SegTrainer, EvaluationReportsTheRandErrorOfTheRegionsBetweenBoundaries) {
-  struct Identity : nets::Net {
-    at::Tensor forward(const at::Tensor& x) override {
-      auto p = x.clamp(1e-6, 1 - 1e-6);
-      return at::cat({at::zeros_like(p), at::log(p / (1 - p))}, 1);
-    }
-  } net;
+  ProbabilityIsTheInput net;
   data::SegSample s;
   s.id = "cells";
   s.image = at::full({1, 3, 5}, 0.1f);
