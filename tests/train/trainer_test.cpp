@@ -1,6 +1,7 @@
 #include "lucent/train/trainer.h"
 
 #include <ATen/Parallel.h>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -168,6 +169,43 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   EXPECT_NE(r.error().message().find("last good checkpoint"), std::string::npos);
   const auto after = read_safetensors(dir / "run" / "checkpoint" / "model.safetensors")->tensors;
   for (const auto& [name, t] : before) EXPECT_TRUE(torch::equal(t, after.at(name))) << name;
+}
+
+// train.early_stopping_patience: the run ends after `patience` epochs in a row without a better
+// validation metric, and the bundle holds the best epoch's model. A near-zero learning rate
+// keeps the weights still, so validation stops improving early; whatever the exact epoch, the
+// log must end at the first epoch that makes the count reach the patience.
+TEST(Trainer, EarlyStoppingEndsTheRunAfterPatienceEpochsWithoutImprovement) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  cfg->epochs = 8;
+  cfg->early_stopping_patience = 2;
+  cfg->optim.lr = 1e-12;
+  cfg->optim.schedule = "constant";
+  cfg->ema_decay = 0;
+  cfg->mixup_alpha = 0;
+  auto r = run_training(*cfg, {.out_dir = dir / "run", .quiet = true}, env.nets, env.tfs);
+  ASSERT_TRUE(r) << r.error().to_string();
+  std::ifstream log(dir / "run" / "log.jsonl");
+  std::vector<nlohmann::json> epochs;
+  for (std::string line; std::getline(log, line);) epochs.push_back(nlohmann::json::parse(line));
+  ASSERT_FALSE(epochs.empty());
+  int64_t expected_last = cfg->epochs, without = 0;
+  for (const auto& e : epochs) {
+    without = e["best_epoch"] == e["epoch"] ? 0 : without + 1;
+    if (without == cfg->early_stopping_patience) {
+      expected_last = e["epoch"].get<int64_t>();
+      break;
+    }
+  }
+  EXPECT_EQ(epochs.back()["epoch"].get<int64_t>(), expected_last);
+  EXPECT_LT(expected_last, cfg->epochs) << "validation kept improving with lr 1e-12; the test no longer stops early";
+  auto b = nets::load_bundle(dir / "run" / "bundle", env.nets);
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ(b->manifest.metrics["epoch"], epochs.back()["best_epoch"]) << b->manifest.metrics.dump();
 }
 
 TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
