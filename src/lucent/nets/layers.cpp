@@ -47,8 +47,9 @@ at::Tensor conv_inference(const at::Tensor& x, const at::Tensor& weight, const a
     return y.view(shape);
   }
   const c10::optional<at::Tensor> b = bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt;
-  if (!at::hasMKLDNN()) {
-    return dims == 3 ? at::conv3d(x, weight, b, stride, padding) : at::conv2d(x, weight, b, stride, padding);
+  if (!at::hasMKLDNN()) {  // a LibTorch built without oneDNN: its own convolution, same layouts
+    if (dims == 3) return at::conv3d(x, weight, b, stride, padding);
+    return at::conv2d(x, weight, b, stride, padding).contiguous(channels_last);
   }
   const std::vector<int64_t> s(dims, stride), p(dims, padding), d(dims, 1);
   if (dims == 3) return at::mkldnn_convolution(x.contiguous(), weight.contiguous(), b, p, s, d, 1);

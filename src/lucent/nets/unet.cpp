@@ -599,7 +599,8 @@ class UNet : public SegmentationNet {
     const int64_t n = h.size(0), in = h.size(1), out = w.size(1), rows = h.size(2), cols = h.size(3);
     const int64_t skip_channels = skip_in.size(1), total = out + skip_channels;
     const at::Tensor wm = w.permute({2, 3, 1, 0}).reshape({4 * out, in, 1, 1});  // ([ty, tx, out], in)
-    const at::Tensor y = internal::conv_inference(h, wm, at::Tensor(), 1, 0);     // stored (N, H, W, 4*out)
+    const at::Tensor y = internal::conv_inference(h, wm, at::Tensor(), 1, 0)      // stored (N, H, W, 4*out)
+                             .contiguous(at::MemoryFormat::ChannelsLast);
     const at::Tensor skip = skip_in.permute({0, 2, 3, 1}).contiguous();  // (N, 2H, 2W, skip)
     const at::Tensor b = bias.contiguous();
     at::Tensor cat = at::empty({n, total, 2 * rows, 2 * cols}, h.options().memory_format(at::MemoryFormat::ChannelsLast));
