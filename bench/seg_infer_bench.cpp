@@ -199,7 +199,7 @@ int window(const std::filesystem::path& dir, int threads, int windows, const std
 int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, const std::string& device,
         const std::string& trace) {
   auto in_effect = configure_threads(threads);
-  const bool allocator_tuned = configure_allocator();  // as the lucent CLI does
+  const bool allocator_tuned = configure_allocator();  // as lucent predict does
   if (!in_effect) return report(in_effect.error());
   if (device != "cpu") {
     if (!torch::cuda::is_available()) {

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 #include <string>
 
@@ -62,7 +63,6 @@ Result<PostprocessStep> parse_step(const nlohmann::json& step, const std::string
   o.min_volume_mm3 = *min_volume;
   return s;
 }
-
 
 struct Grid {
   int dims = 3;

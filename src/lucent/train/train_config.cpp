@@ -1,7 +1,5 @@
 #include "lucent/train/train_config.h"
 
-#include "lucent/infer/postprocess.h"
-
 #include <cmath>
 #include <map>
 #include <set>

@@ -24,10 +24,10 @@ torch::nn::AnyModule relu();
 // N*C*D*H (3-D) or N*C*H*W (2-D) is at most 20480 to its im2col path, and any convolution with
 // more than one thread to oneDNN. On this project's 2-core machine the im2col path was 10-20x
 // slower for the deep 3-D U-Net levels (16->16 channels at 32^3: 46 vs 2.3 ms) and oneDNN
-// 15-30x slower for a contiguous 3-D 1x1 head (8->2 channels at 64^3), both against the choice
-// made here (in 2-D channels-last, oneDNN's 1x1 convolutions are 3-8x faster than OpenBLAS's
-// matrix product of the same shapes)
-// (bench/seg_infer_bench.cpp `window`, docs/segmentation.md). Same sums, different order:
+// ~20x slower for a contiguous 3-D 1x1 head (8->2 channels at 64^3: 20-21 ms against 0.9-1.0 ms
+// for the matrix product), both against the choice made here; in 2-D channels-last, oneDNN's 1x1
+// convolutions were 3-8x faster than OpenBLAS's matrix product of the same shapes
+// (microbenchmarks, 2026-11-27; docs/segmentation.md). Same sums, different order:
 // outputs agree with at::convolution to float32 rounding (~1e-5 relative). 2-D inputs may be
 // contiguous or channels-last; 2-D outputs are channels-last (N, C, H, W stored as N, H, W, C),
 // the layout in which oneDNN ran this project's 2-D U-Net convolutions about twice as fast
