@@ -152,8 +152,8 @@ void add_predict_command(CLI::App& app, Runner& run) {
   cmd->add_option("--batch", args->batch, "Batch size (classification; segmentation uses the bundle's)")->check(CLI::PositiveNumber);
   cmd->add_option("--split", args->split, "MedMNIST split for .npz inputs")->check(CLI::IsMember({"train", "val", "test"}));
   cmd->add_option("--device", args->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  // Prediction reuses freed buffers (configure_allocator); training keeps glibc's defaults, under
-  // which its peak memory stays below PyTorch's (docs/benchmarks-train-speed.md, Run 5).
+  // Prediction reuses freed buffers (configure_allocator); training uses the huge-page allocator
+  // instead, which keeps its peak memory lower (docs/benchmarks-train-speed.md, Run 6).
   cmd->callback([&run, args] {
     run = [args] {
       configure_allocator();

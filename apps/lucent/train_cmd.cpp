@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "lucent/core/config.h"
 #include "lucent/core/log.h"
+#include "lucent/core/threads.h"
 #include "lucent/nets/net.h"
 #include "lucent/train/seg_trainer.h"
 #include "lucent/train/trainer.h"
@@ -123,7 +124,14 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--set", args->sets, "Override a recipe key: --set train.epochs=5 (repeatable)");
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its last checkpoint");
   cmd->add_flag("--quiet", args->quiet, "No per-epoch lines");
-  cmd->callback([&run, args] { run = [args] { return run_train(*args); }; });
+  // Training frees and re-allocates the same activation buffers every step: give the large ones
+  // huge pages (far fewer page faults) without keeping freed memory (use_huge_pages_for_tensors).
+  cmd->callback([&run, args] {
+    run = [args] {
+      use_huge_pages_for_tensors();
+      return run_train(*args);
+    };
+  });
 }
 
 }  // namespace lucent::app

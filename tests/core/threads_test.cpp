@@ -4,7 +4,12 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -42,6 +47,64 @@ TEST(Threads, ConfigureAllocatorLeavesTheUsersMallocSettingsAloneElseServesLarge
 #else
   EXPECT_FALSE(configure_allocator());
 #endif
+}
+
+bool mapped(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream range(line);
+    std::uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    range >> std::hex >> lo >> dash >> hi;
+    if (lo <= address && address < hi) return true;
+  }
+  return false;
+}
+
+// Large buffers start on a 2 MiB boundary (so they can be huge pages) and hold what was written;
+// a freed one serves the next request of the same size; kept buffers never pass
+// kKeptBufferBytes (the oldest go back to the kernel), and one larger than that is unmapped at
+// once; small buffers keep c10's allocator.
+TEST(Threads, HugePageAllocatorAlignsReusesAndBoundsLargeBuffers) {
+  if (!use_huge_pages_for_tensors()) GTEST_SKIP() << "huge-page allocator not built on this platform";
+  EXPECT_TRUE(use_huge_pages_for_tensors());  // a second call is harmless
+  constexpr int64_t kFloats = 5 << 20;       // 20 MiB
+  const void* first = nullptr;
+  {
+    at::Tensor big = at::full({kFloats}, 2.0f);
+    first = big.data_ptr();
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % (std::size_t{2} << 20), 0u);
+    EXPECT_EQ(big.sum(at::kDouble).item<double>(), 2.0 * kFloats);
+    at::Tensor odd = at::arange(static_cast<int64_t>(kMinHugePageBuffer / 4) + 3, at::kFloat);  // not a page multiple
+    EXPECT_EQ(odd[-1].item<float>(), static_cast<float>(kMinHugePageBuffer / 4 + 2));
+    at::Tensor small = at::ones({1000});
+    EXPECT_EQ(small.sum().item<float>(), 1000.0f);
+  }
+  EXPECT_TRUE(mapped(first)) << "a freed 20 MiB buffer is kept for reuse";
+  at::Tensor again = at::empty({kFloats});
+  EXPECT_EQ(again.data_ptr(), first) << "the kept buffer serves the next request of its size";
+  again = at::Tensor();
+
+  // Free more than the cap: the earliest freed buffers are unmapped, the latest kept.
+  const int count = static_cast<int>(kKeptBufferBytes / (kFloats * 4)) + 2;
+  std::vector<at::Tensor> many;
+  std::vector<const void*> where;
+  for (int i = 0; i < count; ++i) {
+    many.push_back(at::empty({kFloats + 1 + i}));  // sizes no kept buffer has
+    where.push_back(many.back().data_ptr());
+  }
+  for (auto& t : many) t = at::Tensor();
+  EXPECT_FALSE(mapped(where.front())) << "the oldest kept buffer should have gone back to the kernel";
+  EXPECT_TRUE(mapped(where.back()));
+
+  const void* huge = nullptr;
+  {
+    at::Tensor t = at::empty({static_cast<int64_t>(kKeptBufferBytes / 4) + 1024});
+    huge = t.data_ptr();
+    EXPECT_TRUE(mapped(huge));
+  }
+  EXPECT_FALSE(mapped(huge)) << "a buffer above the cap is unmapped when freed";
 }
 
 }  // namespace

@@ -1,13 +1,26 @@
 #include "lucent/core/threads.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <torch/version.h>
 
+#include <cstdint>
+#include <iterator>
+#include <utility>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace lucent {
@@ -36,5 +49,112 @@ bool configure_allocator() {
   return false;
 #endif
 }
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && TORCH_VERSION_MAJOR < 2
+namespace {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// Buffers of the huge-page allocator. `length` maps every buffer it handed out (in use or kept)
+// to its mapped length. `kept` holds freed buffers, oldest first, for the next request of the
+// same length; when they would pass kKeptBufferBytes the oldest go back to the kernel. Never
+// destroyed, so tensors freed during static destruction still find their mapping.
+struct Mappings {
+  std::mutex mutex;
+  std::unordered_map<void*, std::size_t> length;
+  std::vector<std::pair<void*, std::size_t>> kept;
+  std::size_t kept_bytes = 0;
+};
+Mappings& mappings() {
+  static auto* m = new Mappings();
+  return *m;
+}
+
+// One deleter for both kinds of buffer (c10's raw_allocate needs a single raw deleter).
+void release(void* p) {
+  if (p == nullptr) return;
+  std::vector<std::pair<void*, std::size_t>> unmap;
+  {
+    Mappings& m = mappings();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    auto it = m.length.find(p);
+    if (it == m.length.end()) {
+      c10::free_cpu(p);
+      return;
+    }
+    const std::size_t length = it->second;
+    if (length > kKeptBufferBytes) {
+      m.length.erase(it);
+      unmap.emplace_back(p, length);
+    } else {
+      m.kept.emplace_back(p, length);
+      m.kept_bytes += length;
+      std::size_t oldest = 0;
+      while (m.kept_bytes > kKeptBufferBytes) {
+        unmap.push_back(m.kept[oldest]);
+        m.kept_bytes -= m.kept[oldest].second;
+        m.length.erase(m.kept[oldest].first);
+        ++oldest;
+      }
+      m.kept.erase(m.kept.begin(), m.kept.begin() + static_cast<std::ptrdiff_t>(oldest));
+    }
+  }
+  for (const auto& [q, length] : unmap) ::munmap(q, length);
+}
+
+class HugePageAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(std::size_t n) const override {
+    void* p = n >= kMinHugePageBuffer ? take(n) : nullptr;
+    if (p == nullptr) p = c10::alloc_cpu(n);  // small, or the mapping failed: c10's own path
+    return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+ private:
+  // A kept buffer of the same length, else a new mapping that starts on a 2 MiB boundary, so
+  // every whole 2 MiB of it can be one huge page.
+  static void* take(std::size_t n) {
+    static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t length = (n + page - 1) / page * page;
+    Mappings& m = mappings();
+    {
+      std::lock_guard<std::mutex> lock(m.mutex);
+      for (auto it = m.kept.rbegin(); it != m.kept.rend(); ++it) {  // the most recently freed
+        if (it->second != length) continue;
+        void* p = it->first;
+        m.kept.erase(std::next(it).base());
+        m.kept_bytes -= length;
+        return p;
+      }
+    }
+    void* raw = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    const auto base = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t start = (base + kHugePage - 1) / kHugePage * kHugePage;
+    if (start > base) ::munmap(raw, start - base);  // the unaligned head and the unused tail
+    const std::uintptr_t end = base + length + kHugePage;
+    if (end > start + length) ::munmap(reinterpret_cast<void*>(start + length), end - (start + length));
+    void* p = reinterpret_cast<void*>(start);
+    ::madvise(p, length, MADV_HUGEPAGE);  // advice only: without THP the buffer has small pages
+    std::lock_guard<std::mutex> lock(m.mutex);
+    m.length.emplace(p, length);
+    return p;
+  }
+};
+
+}  // namespace
+
+bool use_huge_pages_for_tensors() {
+  static HugePageAllocator allocator;
+  static const bool installed = [] {
+    c10::SetCPUAllocator(&allocator, /*priority=*/1);
+    return true;
+  }();
+  return installed;
+}
+#else
+bool use_huge_pages_for_tensors() { return false; }
+#endif
 
 }  // namespace lucent
