@@ -208,6 +208,40 @@ TEST(Trainer, EarlyStoppingEndsTheRunAfterPatienceEpochsWithoutImprovement) {
   EXPECT_EQ(b->manifest.metrics["epoch"], epochs.back()["best_epoch"]) << b->manifest.metrics.dump();
 }
 
+// On the CPU, 2-D training runs channels-last by default (train.channels_last: auto); `off`
+// keeps NCHW. Only the memory layout differs, so both runs see the same losses up to rounding.
+TEST(Trainer, ChannelsLastIsTheCpuDefaultAndMatchesContiguousTraining) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto j = *parse_yaml(std::string(kRecipe), "x.yaml");
+  j["train"]["epochs"] = 1;
+  auto last_loss = [&](const std::string& run) {
+    std::ifstream log(dir / run / "log.jsonl");
+    double loss = -1;
+    for (std::string line; std::getline(log, line);) loss = nlohmann::json::parse(line).value("loss", loss);
+    return loss;
+  };
+  std::map<std::string, bool> recorded;
+  for (const char* setting : {"auto", "off"}) {
+    j["train"]["channels_last"] = setting;
+    auto cfg = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+    ASSERT_TRUE(cfg) << cfg.error().to_string();
+    ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / setting, .quiet = true}, env.nets, env.tfs));
+    auto b = nets::load_bundle(dir / setting / "bundle", env.nets);
+    ASSERT_TRUE(b) << b.error().to_string();
+    recorded[setting] = b->manifest.training["channels_last"].get<bool>();
+  }
+  EXPECT_TRUE(recorded["auto"]);
+  EXPECT_FALSE(recorded["off"]);
+  ASSERT_GT(last_loss("off"), 0.0);
+  EXPECT_NEAR(last_loss("auto"), last_loss("off"), 1e-3 * last_loss("off"));
+  j["train"]["channels_last"] = "yes";
+  auto bad = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("train.channels_last"), std::string::npos) << bad.error().message();
+}
+
 TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
   Env env;
   auto unknown = env.config("trian: {epochs: 3}\n");

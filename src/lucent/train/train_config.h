@@ -110,6 +110,7 @@ struct TrainConfig {
   std::string select_metric = "auc";      // auc | acc | loss (validation)
   int64_t max_batches_per_epoch = 0;      // 0 = all (smoke tests)
   std::string amp = "off";                // off | bf16 | fp16 | auto: mixed precision on CUDA (train/amp.h)
+  std::string channels_last = "auto";     // auto | on | off: 2-D weights and batches in NHWC (auto: on the CPU)
   nlohmann::json source;                  // the config as given, after overrides
 };
 

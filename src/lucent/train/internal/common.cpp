@@ -184,8 +184,9 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
   amp.update();
 }
 
-bool use_channels_last(Precision precision, const torch::Device& device, int64_t spatial_dims) {
-  return device.is_cpu() && precision == Precision::kBFloat16 && spatial_dims == 2;
+bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims) {
+  if (setting == "off" || spatial_dims != 2) return false;
+  return setting == "on" || device.is_cpu();
 }
 
 void to_channels_last(nets::Net& net) {

@@ -74,12 +74,14 @@ struct RunSetup {
 // scale backs off, as with PyTorch's GradScaler.
 void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, torch::optim::Optimizer& optimizer,
                        double grad_clip);
-// 2-D training in bfloat16 on the CPU keeps the weights and the input batch channels-last (NHWC):
-// oneDNN's bf16 (AMX) convolutions then run without a reorder around every layer. Measured per
-// training step on the MedMNIST ResNet-18 (docs/benchmarks-train-speed.md, three runs): bf16 NHWC
-// 1.5-2.2x faster than float32 NCHW, and the fastest case every time; float32 NHWC ranged from
-// 0.9x to 1.2x (within the noise), so float32 stays NCHW.
-[[nodiscard]] bool use_channels_last(Precision precision, const torch::Device& device, int64_t spatial_dims);
+// Whether 2-D classification training keeps the weights and the input batch channels-last (NHWC),
+// from `train.channels_last` (auto | on | off; auto = on the CPU). oneDNN then runs the
+// convolutions without a reorder to and from its blocked layout around every layer: in a float32
+// training step of the MedMNIST ResNet-18, ONEDNN_VERBOSE showed 64 ms of 392 ms per step in
+// such reorders in NCHW and none in NHWC, and whole epochs ran 1-15 % faster in 8 of 8 paired
+// runs; in bf16 NHWC was the fastest case every time (docs/benchmarks-train-speed.md). 3-D nets
+// are never converted.
+[[nodiscard]] bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims);
 // The net's 4-D parameters and buffers made channels-last in place (values unchanged).
 void to_channels_last(nets::Net& net);
 // True (and logged) when early stopping is on and the checkpoint has gone patience epochs
