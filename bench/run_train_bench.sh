@@ -8,6 +8,7 @@
 # the table gives medians, the ratios are the median of the per-repetition ratios. Prints a
 # Markdown table; nothing is asserted. The environment passes to both sides: on a loaded
 # machine, OMP_WAIT_POLICY=PASSIVE changes the result a lot (docs/benchmarks-train-speed.md).
+# INFER_REPEATS (default 20): timed passes over the test split per side and repetition.
 # Precision (training only; inference is float32 on both sides):
 #   LUCENT_AMP=off|bf16|auto   Lucent's train.amp (bf16 on the CPU also runs channels-last)
 #   PEER_AMP=off|bf16          the peer's torch.autocast("cpu", bfloat16)
@@ -18,6 +19,7 @@ BUILD=${BUILD:-build}
 THREADS=${THREADS:-$(nproc)}
 WORKERS=${WORKERS:-2}
 REPEATS=${REPEATS:-3}
+export INFER_REPEATS=${INFER_REPEATS:-20}  # timed inference passes per side (median); short passes are noisy
 DATA=${LUCENT_DATA:-$(realpath ../shared/data)}
 NPZ="$DATA/medmnist/pneumoniamnist.npz"
 CONFIG=configs/medmnist/pneumoniamnist.yaml
@@ -49,7 +51,7 @@ run_lucent() {  # repetition
   local wall rss
   read -r wall rss < "$WORK/time.txt"
   "$BUILD/lucent_infer_bench" --bundle "$WORK/lucent-run/bundle" --data "$NPZ" --threads "$THREADS" --batch 256 \
-    --repeats 5 >"$WORK/infer.json" 2>"$WORK/infer.err" || { echo "lucent_infer_bench failed:" >&2; cat "$WORK/infer.err" >&2; return 1; }
+    --repeats "$INFER_REPEATS" >"$WORK/infer.json" 2>"$WORK/infer.err" || { echo "lucent_infer_bench failed:" >&2; cat "$WORK/infer.err" >&2; return 1; }
   "$PY" - "$1" "$wall" "$rss" "$WORK/lucent-run/log.jsonl" "$WORK/infer.json" >>"$RESULTS" <<'EOF'
 import json, sys
 rep, wall, rss, log, infer = sys.argv[1:]
@@ -66,7 +68,7 @@ EOF
 run_pytorch() {  # repetition
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" \
     "$PY" bench/train_peer/pytorch_peer.py --data "$NPZ" --threads "$THREADS" --workers "$WORKERS" --epochs 1 \
-    --batch 128 --infer-batch 256 --infer-repeats 5 "${PEER_FLAGS[@]}" >"$WORK/peer.out" 2>"$WORK/peer.err" \
+    --batch 128 --infer-batch 256 --infer-repeats "$INFER_REPEATS" "${PEER_FLAGS[@]}" >"$WORK/peer.out" 2>"$WORK/peer.err" \
     || { echo "pytorch peer failed:" >&2; cat "$WORK/peer.err" >&2; return 1; }
   local wall rss
   read -r wall rss < "$WORK/time.txt"
@@ -101,7 +103,7 @@ cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], captur
 mem = next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 date = subprocess.run(["date", "-u", "+%F %H:%M UTC"], capture_output=True, text=True).stdout.strip()
 print(f"\nPneumoniaMNIST train split ({side['pytorch'][0]['batches']} batches of 128), one epoch; test split "
-      f"({side['pytorch'][0]['infer_images']} images) at batch 256. {threads} intra-op threads, {workers} DataLoader "
+      f"({side['pytorch'][0]['infer_images']} images) at batch 256 (median of {os.environ.get('INFER_REPEATS', '20')} passes). {threads} intra-op threads, {workers} DataLoader "
       f"workers; median of {repeats} alternating repetitions. {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
       f"cores, {int(mem) / 2**20:.1f} GiB RAM; {date}; load average {load_before} before, {load_after} after; "
       f"torch {side['pytorch'][0]['torch']}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}. "

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "lucent/nets/torchscript.h"
+
 namespace lucent::infer {
 
 Result<std::unique_ptr<Predictor>> Predictor::open(const std::vector<std::filesystem::path>& bundles,
@@ -27,8 +29,12 @@ Result<std::unique_ptr<Predictor>> Predictor::open(const std::vector<std::filesy
                                                    " outputs; an ensemble needs members with the same task and labels");
     }
     if (options.device != "cpu") b->net->to(torch::Device(options.device));
+    const bool channels_last = options.channels_last && options.device == "cpu" &&
+                               b->manifest.architecture.spatial_dims == 2 &&
+                               b->manifest.architecture.name != nets::kTorchScriptArchitecture;
+    if (channels_last) nets::to_channels_last(*b->net);
     p->bundle_ids_.push_back(b->sha256);
-    p->members_.push_back({std::move(*b), std::move(*pre)});
+    p->members_.push_back({std::move(*b), std::move(*pre), channels_last});
   }
   return p;
 }
@@ -38,11 +44,12 @@ at::Tensor Predictor::run_member(Member& m, const at::Tensor& x) {
     auto logits = m.bundle.net->forward(in).to(at::kDouble) / m.bundle.manifest.temperature;
     return task_ == Task::kMultilabel ? torch::sigmoid(logits) : torch::softmax(logits, 1);
   };
-  at::Tensor sum = probs(x);
+  at::Tensor sum = probs(m.channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
   if (!options_.tta) return sum;
   int count = 1;
   for (int64_t axis = 2; axis < x.dim(); ++axis) {
-    sum = sum + probs(x.flip({axis}));
+    at::Tensor flipped = x.flip({axis});
+    sum = sum + probs(m.channels_last ? flipped.contiguous(at::MemoryFormat::ChannelsLast) : flipped);
     ++count;
   }
   return sum / count;

@@ -30,6 +30,9 @@ struct PredictOptions {
   bool tta = false;          // average over flips along each spatial axis
   int64_t batch_size = 256;
   std::string device = "cpu";
+  // 2-D nets on the CPU run channels-last (weights converted once, each batch on the way in):
+  // oneDNN then skips a reorder around every convolution. Not applied to TorchScript bundles.
+  bool channels_last = true;
 };
 
 class Predictor {
@@ -55,6 +58,7 @@ class Predictor {
   struct Member {
     nets::LoadedBundle bundle;
     transforms::Pipeline preprocess;
+    bool channels_last = false;
   };
   Predictor() = default;
   at::Tensor run_member(Member& m, const at::Tensor& x);

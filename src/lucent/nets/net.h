@@ -38,6 +38,11 @@ class Net : public torch::nn::Module {
   [[nodiscard]] int64_t parameter_count() const;
 };
 
+// The net's 4-D parameters and buffers made channels-last (NHWC) in place, values unchanged.
+// oneDNN then runs 2-D convolutions without a reorder around each one, provided the input batch
+// is channels-last too (x.contiguous(at::MemoryFormat::ChannelsLast)).
+void to_channels_last(Net& net);
+
 using NetFactory = std::function<Result<std::shared_ptr<Net>>(const NetSpec&)>;
 
 class NetRegistry {

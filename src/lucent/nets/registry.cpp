@@ -10,6 +10,14 @@ int64_t Net::parameter_count() const {
   return n;
 }
 
+void to_channels_last(Net& net) {
+  torch::NoGradGuard guard;
+  for (auto& p : net.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& b : net.buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 Status NetRegistry::add(const std::string& name, std::string description, NetFactory factory) {
   if (entries_.count(name)) return fail(ErrorCode::kAlreadyExists, "net '" + name + "' is already registered");
   entries_.emplace(name, Entry{std::move(description), std::move(factory)});

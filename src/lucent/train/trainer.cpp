@@ -246,7 +246,7 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   (*net)->to(device);
   if (ema) ema->to(device);
   const bool channels_last = use_channels_last(cfg.channels_last, device, spec.spatial_dims);
-  if (channels_last) to_channels_last(**net);
+  if (channels_last) nets::to_channels_last(**net);
   auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
 
   at::Tensor class_weights;

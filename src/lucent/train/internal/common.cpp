@@ -189,14 +189,6 @@ bool use_channels_last(const std::string& setting, const torch::Device& device, 
   return setting == "on" || device.is_cpu();
 }
 
-void to_channels_last(nets::Net& net) {
-  torch::NoGradGuard guard;
-  for (auto& p : net.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  for (auto& b : net.buffers())
-    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
-}
-
 bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint) {
   if (config.early_stopping_patience <= 0 || checkpoint.epochs_without_improvement < config.early_stopping_patience)
     return false;

@@ -82,8 +82,6 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
 // runs; in bf16 NHWC was the fastest case every time (docs/benchmarks-train-speed.md). 3-D nets
 // are never converted.
 [[nodiscard]] bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims);
-// The net's 4-D parameters and buffers made channels-last in place (values unchanged).
-void to_channels_last(nets::Net& net);
 // True (and logged) when early stopping is on and the checkpoint has gone patience epochs
 // without improving the selection metric.
 [[nodiscard]] bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint);
