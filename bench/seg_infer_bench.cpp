@@ -39,6 +39,7 @@
 #define LUCENT_BENCH_CUDA_STATS 1
 #endif
 
+#include "lucent/core/config.h"
 #include "lucent/core/safetensors.h"
 #include "lucent/core/threads.h"
 #include "lucent/infer/sliding_window.h"
@@ -172,8 +173,9 @@ int window(const std::filesystem::path& dir, int threads, int windows, const std
   auto in_effect = configure_threads(threads);
   configure_allocator();
   if (!in_effect) return report(in_effect.error());
-  nlohmann::json cfg;
-  std::ifstream(dir / "config.json") >> cfg;
+  auto loaded = load_config(dir / "config.json");  // written by `prepare`; a clear error if missing
+  if (!loaded) return report(loaded.error());
+  nlohmann::json cfg = std::move(*loaded);
   auto net = load_net(dir, cfg);
   if (!net) return report(net.error());
   (*net)->eval();
@@ -210,8 +212,9 @@ int run(const std::filesystem::path& dir, int threads, bool slabs, int repeats, 
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setAllowTF32CuBLAS(false);
   }
-  nlohmann::json cfg;
-  std::ifstream(dir / "config.json") >> cfg;
+  auto loaded = load_config(dir / "config.json");  // written by `prepare`; a clear error if missing
+  if (!loaded) return report(loaded.error());
+  nlohmann::json cfg = std::move(*loaded);
   auto net = load_net(dir, cfg);
   if (!net) return report(net.error());
   (*net)->to(torch::Device(device));
