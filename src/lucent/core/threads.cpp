@@ -146,9 +146,9 @@ class HugePageAllocator final : public c10::Allocator {
 }  // namespace
 
 bool use_huge_pages_for_tensors() {
-  static HugePageAllocator allocator;
+  // Never destroyed: LibTorch may still allocate while static objects are torn down at exit.
   static const bool installed = [] {
-    c10::SetCPUAllocator(&allocator, /*priority=*/1);
+    c10::SetCPUAllocator(new HugePageAllocator(), /*priority=*/1);
     return true;
   }();
   return installed;
