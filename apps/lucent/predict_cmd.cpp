@@ -7,9 +7,9 @@
 #include <regex>
 
 #include "commands.h"
-#include "lucent/core/threads.h"
 #include "predict_seg.h"
 #include "lucent/core/atomic_file.h"
+#include "lucent/core/threads.h"
 #include "lucent/infer/predictor.h"
 #include "lucent/infer/segmenter.h"
 #include "lucent/io/dicom.h"

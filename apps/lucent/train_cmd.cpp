@@ -124,8 +124,8 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--set", args->sets, "Override a recipe key: --set train.epochs=5 (repeatable)");
   cmd->add_flag("--resume", args->resume, "Continue the run in --out from its last checkpoint");
   cmd->add_flag("--quiet", args->quiet, "No per-epoch lines");
-  // Training frees and re-allocates the same activation buffers every step: give the large ones
-  // huge pages (far fewer page faults) without keeping freed memory (use_huge_pages_for_tensors).
+  // Training frees and re-allocates the same activation buffers every step: the large ones get
+  // huge pages and are reused, with at most 128 MiB kept free (use_huge_pages_for_tensors).
   cmd->callback([&run, args] {
     run = [args] {
       use_huge_pages_for_tensors();

@@ -41,6 +41,8 @@ TEST(Predictor, ChannelsLastGivesTheSameProbabilitiesAsNchw) {
     auto cl = Predictor::open({dir / "bundle"}, nets, tfs, {.tta = tta, .batch_size = 4, .channels_last = true});
     auto plain = Predictor::open({dir / "bundle"}, nets, tfs, {.tta = tta, .batch_size = 4, .channels_last = false});
     ASSERT_TRUE(cl && plain);
+    EXPECT_TRUE((*cl)->channels_last());
+    EXPECT_FALSE((*plain)->channels_last());
     auto a = (*cl)->predict_batch(images);
     auto b = (*plain)->predict_batch(images);
     ASSERT_TRUE(a && b);

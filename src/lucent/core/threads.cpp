@@ -6,13 +6,13 @@
 #include <torch/version.h>
 
 #include <cstdint>
-#include <iterator>
-#include <utility>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #if defined(__GLIBC__)

@@ -41,15 +41,15 @@ Result<std::unique_ptr<Predictor>> Predictor::open(const std::vector<std::filesy
 
 at::Tensor Predictor::run_member(Member& m, const at::Tensor& x) {
   auto probs = [&](const at::Tensor& in) {
-    auto logits = m.bundle.net->forward(in).to(at::kDouble) / m.bundle.manifest.temperature;
+    const at::Tensor batch = m.channels_last ? in.contiguous(at::MemoryFormat::ChannelsLast) : in;
+    auto logits = m.bundle.net->forward(batch).to(at::kDouble) / m.bundle.manifest.temperature;
     return task_ == Task::kMultilabel ? torch::sigmoid(logits) : torch::softmax(logits, 1);
   };
-  at::Tensor sum = probs(m.channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+  at::Tensor sum = probs(x);
   if (!options_.tta) return sum;
   int count = 1;
   for (int64_t axis = 2; axis < x.dim(); ++axis) {
-    at::Tensor flipped = x.flip({axis});
-    sum = sum + probs(m.channels_last ? flipped.contiguous(at::MemoryFormat::ChannelsLast) : flipped);
+    sum = sum + probs(x.flip({axis}));
     ++count;
   }
   return sum / count;

@@ -53,6 +53,8 @@ class Predictor {
   [[nodiscard]] const std::vector<std::string>& labels() const { return labels_; }
   [[nodiscard]] const std::vector<std::string>& bundle_ids() const { return bundle_ids_; }
   [[nodiscard]] int64_t in_channels() const { return members_.front().bundle.manifest.architecture.in_channels; }
+  // Whether the first member runs channels-last (PredictOptions::channels_last).
+  [[nodiscard]] bool channels_last() const { return members_.front().channels_last; }
 
  private:
   struct Member {

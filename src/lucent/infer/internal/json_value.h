@@ -16,8 +16,8 @@ Result<T> value_of(const nlohmann::json& obj, const std::string& key, const std:
   try {
     return obj.at(key).get<T>();
   } catch (const nlohmann::json::exception&) {
-    return fail(ErrorCode::kInvalidArgument, where + "." + key + " has the wrong type (" + std::string(obj.at(key).type_name()) + ": " +
-                   obj.at(key).dump() + ")");
+    return fail(ErrorCode::kInvalidArgument, where + "." + key + " has the wrong type (" +
+                                                 std::string(obj.at(key).type_name()) + ": " + obj.at(key).dump() + ")");
   }
 }
 
