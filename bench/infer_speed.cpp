@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Inference throughput of a Lucent bundle on a MedMNIST split"};
   std::string bundle, data, split = "test", device = "cpu";
   int threads = 0, repeats = 5;
+  bool nchw = false;
   int64_t batch = 256;
   app.add_option("--bundle", bundle, "Bundle folder (RUN/bundle)")->required()->check(CLI::ExistingDirectory);
   app.add_option("--data", data, "MedMNIST .npz")->required()->check(CLI::ExistingFile);
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "Images per forward pass")->check(CLI::PositiveNumber);
   app.add_option("--repeats", repeats, "Timed passes after one warm-up pass")->check(CLI::PositiveNumber);
   app.add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_flag("--nchw", nchw, "Keep NCHW on the CPU (PredictOptions::channels_last off), to measure the layout");
   CLI11_PARSE(app, argc, argv);
 
   auto in_effect = configure_threads(threads);
@@ -67,7 +69,7 @@ int main(int argc, char** argv) {
   if (!dataset) return report(dataset.error());
   const at::Tensor images = (*dataset)->images();  // raw uint8 (N, C, Y, X)
 
-  auto predictor = infer::Predictor::open({bundle}, nets, tfs, {.batch_size = batch, .device = device});
+  auto predictor = infer::Predictor::open({bundle}, nets, tfs, {.batch_size = batch, .device = device, .channels_last = !nchw});
   if (!predictor) return report(predictor.error());
 
   using Clock = std::chrono::steady_clock;
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
                                {"infer_img_per_s_best", rates.back()},
                                {"infer_images", images.size(0)},
                                {"infer_batch", batch},
+                               {"channels_last", (*predictor)->channels_last()},
                                {"repeats", repeats}};
   std::printf("%s\n", line.dump().c_str());
   return 0;

@@ -32,15 +32,15 @@ bool configure_allocator();
 
 // LibTorch's CPU allocator for training. A training step allocates and frees the same large
 // activation and gradient buffers every step; with glibc's defaults each is page-faulted in (and
-// zeroed by the kernel) again: 1.7-2.4 million minor faults for one PneumoniaMNIST epoch, ~12 % of
-// its CPU samples in the kernel. configure_allocator avoids that but keeps up to 18 % more memory.
+// zeroed by the kernel) again: 1.7-2.4 million minor faults for one PneumoniaMNIST epoch, 12.5 %
+// of its CPU samples in the kernel (perf record, docs/benchmarks-train-speed.md). configure_allocator avoids that but keeps up to 18 % more memory.
 // Here buffers of at least kMinHugePageBuffer bytes get their own mapping that starts on a 2 MiB
 // boundary, with madvise(MADV_HUGEPAGE), so the kernel can back them with transparent huge pages
 // (one fault per 2 MiB instead of 512); a freed one is kept for the next request of the same size,
 // up to kKeptBufferBytes in all (the oldest go back to the kernel first). Smaller buffers keep
-// c10's allocator. Measured on one epoch of that recipe, four paired runs with channels-last
-// (docs/benchmarks-train-speed.md, Run 6): peak RSS 786-803 -> 568 MiB, minor faults 2.4 M ->
-// 0.26 M, system CPU 5.9 -> 4.2 s, +3 to +13 % images/s. Huge pages need Linux
+// c10's allocator. Measured on one epoch of that recipe, eight paired runs with channels-last
+// (bench/run_train_ab.sh; docs/benchmarks-train-speed.md, Run 6): peak RSS 768-811 -> 554 MiB,
+// minor faults ~2 M -> 0.26 M, images/s -11 to +13 % (median +5 %). Huge pages need Linux
 // with transparent huge pages in "madvise" or "always" mode; with "never" the buffers get normal
 // pages and the reuse still works. Installs itself as LibTorch's CPU allocator and returns true;
 // false where it is not built (not Linux, or LibTorch 2.x, whose allocator interface differs).

@@ -77,11 +77,12 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
 // Whether 2-D classification training keeps the weights and the input batch channels-last (NHWC),
 // from `train.channels_last` (auto | on | off; auto = on the CPU). oneDNN then runs the
 // convolutions without a reorder to and from its blocked layout around every layer: in a float32
-// training step of the MedMNIST ResNet-18, ONEDNN_VERBOSE showed 64 ms of 392 ms per step in
-// such reorders in NCHW and none in NHWC. Whole epochs ran faster in 8 of 8 paired runs with
-// glibc's allocator (+1 to +30 %, median +7 %); with the huge-page allocator the wall time was
-// within the noise (2 of 4 pairs faster) but the CPU time 2-8 % lower in all 4. In bf16 NHWC was
-// the fastest case every time (docs/benchmarks-train-speed.md). 3-D nets are never converted.
+// training step of the MedMNIST ResNet-18, oneDNN's log showed 65 of 347 ms per step in such
+// reorders in NCHW and none in NHWC (bench/train_peer/step_profile.py onednn). Whole epochs ran
+// faster in 8 of 8 paired runs with glibc's allocator (+1 to +30 %, median +7 %); with the
+// huge-page allocator the wall time was within the noise (bench/run_train_ab.sh) but the CPU
+// time lower. In bf16 NHWC was the fastest case every time (docs/benchmarks-train-speed.md).
+// 3-D nets are never converted.
 [[nodiscard]] bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims);
 // True (and logged) when early stopping is on and the checkpoint has gone patience epochs
 // without improving the selection metric.
