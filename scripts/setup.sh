@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libdnnl-dev
   libdcmtk-dev dcmtk
   libinsighttoolkit5-dev
   libopenjp2-7-dev libgif-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev

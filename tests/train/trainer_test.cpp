@@ -240,6 +240,34 @@ TEST(Trainer, ChannelsLastIsTheCpuDefaultAndMatchesContiguousTraining) {
   EXPECT_NEAR(loss["auto"], loss["off"], 1e-3 * loss["off"]);
 }
 
+// On the CPU, 2-D float32 training runs its 3x3 stride-1 convolutions through oneDNN's Winograd
+// kernels where this build and CPU have them (train.winograd: auto); `off` keeps LibTorch's.
+// Only the rounding differs, so both runs see the same losses to ~1e-3.
+TEST(Trainer, WinogradIsTheCpuDefaultAndTrainsLikeLibTorchsConvolution) {
+  LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  ASSERT_TRUE(cfg) << cfg.error().to_string();
+  EXPECT_EQ(cfg->winograd, "auto");
+  cfg->epochs = 1;
+  std::map<std::string, int> recorded;
+  std::map<std::string, double> loss;
+  for (const char* setting : {"auto", "off"}) {
+    cfg->winograd = setting;
+    ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / setting, .quiet = true}, env.nets, env.tfs));
+    auto b = nets::load_bundle(dir / setting / "bundle", env.nets);
+    ASSERT_TRUE(b) << b.error().to_string();
+    recorded[setting] = b->manifest.training["winograd_convolutions"].get<int>();
+    loss[setting] = log_lines(dir / setting).back()["loss"].get<double>();
+  }
+  // The test recipe's ResNet-10 (small stem): the stem, layer1's two and one in each later stage.
+  EXPECT_EQ(recorded["auto"], nets::winograd_available() ? 6 : 0);
+  EXPECT_EQ(recorded["off"], 0);
+  ASSERT_GT(loss["off"], 0.0);
+  EXPECT_NEAR(loss["auto"], loss["off"], 1e-3 * loss["off"]);
+}
+
 TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
   Env env;
   auto unknown = env.config("trian: {epochs: 3}\n");
@@ -260,6 +288,12 @@ TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {
   ASSERT_FALSE(bad_layout);
   EXPECT_NE(bad_layout.error().message().find("train.channels_last"), std::string::npos) << bad_layout.error().message();
   j["train"].erase("channels_last");
+  j["train"]["winograd"] = "on";  // auto | off only: "on" could not be honoured on every machine
+  auto bad_algorithm = parse_train_config(j, "x.yaml", test::data_dir(), ".");
+  ASSERT_FALSE(bad_algorithm);
+  EXPECT_NE(bad_algorithm.error().message().find("train.winograd"), std::string::npos)
+      << bad_algorithm.error().message();
+  j["train"].erase("winograd");
   j["data"]["path"] = "medmnist/nosuchmnist.npz";
   auto missing = parse_train_config(j, "x.yaml", test::data_dir(), ".");
   ASSERT_FALSE(missing);

@@ -1,15 +1,61 @@
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 
 #include "lucent/nets/internal/layers.h"
+#include "lucent/nets/internal/winograd.h"
 
 namespace lucent::nets::internal {
 namespace nn = torch::nn;
 
 nn::AnyModule conv(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, bool bias) {
   if (dims == 3) return nn::AnyModule(nn::Conv3d(nn::Conv3dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
-  return nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
+  return nn::AnyModule(
+      std::make_shared<LucentConv2dImpl>(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
+}
+
+bool LucentConv2dImpl::winograd_eligible() const {
+  const auto& o = options;
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  auto all = [](const torch::ExpandingArray<2>& a, int64_t v) { return (*a)[0] == v && (*a)[1] == v; };
+  return all(o.kernel_size(), 3) && all(o.stride(), 1) && pad && all(*pad, 1) && all(o.dilation(), 1) &&
+         o.groups() == 1 && !o.bias() && c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) && !o.transposed();
+}
+
+bool LucentConv2dImpl::set_winograd(bool on) {
+  winograd_ = on && winograd_eligible() && winograd_available();
+  return winograd_;
+}
+
+at::Tensor LucentConv2dImpl::forward(const at::Tensor& x) {
+  // Training passes only: evaluation (larger batches, no backward) keeps LibTorch's convolution,
+  // as the Predictor does. Autocast (bf16/fp16) keeps LibTorch's too, which casts; so do other
+  // dtypes and devices.
+  if (winograd_ && is_training() && x.dim() == 4 && x.scalar_type() == at::kFloat && x.device().is_cpu() &&
+      weight.scalar_type() == at::kFloat && weight.device().is_cpu() && !at::autocast::is_cpu_enabled())
+    return winograd_conv2d(x, weight);
+  return torch::nn::Conv2dImpl::forward(x);
+}
+
+std::shared_ptr<nn::Module> LucentConv2dImpl::clone(const c10::optional<torch::Device>& device) const {
+  // Conv2dImpl's own clone would make a Conv2dImpl; a fresh module takes a deep copy of the values.
+  const auto& o = options;
+  auto copy = std::make_shared<LucentConv2dImpl>(nn::Conv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
+                                                     .stride(o.stride())
+                                                     .padding(o.padding())
+                                                     .dilation(o.dilation())
+                                                     .groups(o.groups())
+                                                     .bias(o.bias())
+                                                     .padding_mode(o.padding_mode()));
+  torch::NoGradGuard no_grad;
+  auto mine = named_parameters(/*recurse=*/false);
+  for (auto& item : copy->named_parameters(/*recurse=*/false)) {
+    const at::Tensor& src = mine[item.key()];
+    item.value().set_data(device ? src.to(*device).clone() : src.clone());
+  }
+  copy->winograd_ = winograd_;
+  return copy;
 }
 
 nn::AnyModule batch_norm(int dims, int64_t channels) {

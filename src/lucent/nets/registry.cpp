@@ -1,5 +1,7 @@
 #include <torch/torch.h>
 
+#include "lucent/nets/internal/layers.h"
+#include "lucent/nets/internal/winograd.h"
 #include "lucent/nets/net.h"
 
 namespace lucent::nets {
@@ -16,6 +18,15 @@ void to_channels_last(Net& net) {
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   for (auto& b : net.buffers())
     if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+bool winograd_available() { return internal::winograd_available(); }
+
+int use_winograd(Net& net, bool on) {
+  int count = 0;
+  for (auto& m : net.modules(/*include_self=*/false))
+    if (auto conv = std::dynamic_pointer_cast<internal::LucentConv2dImpl>(m)) count += conv->set_winograd(on) ? 1 : 0;
+  return count;
 }
 
 Status NetRegistry::add(const std::string& name, std::string description, NetFactory factory) {

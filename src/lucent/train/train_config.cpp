@@ -267,6 +267,7 @@ Result<TrainConfig> parse_train_config(const nlohmann::json& config, const std::
   c.max_batches_per_epoch = r.integer("train.max_batches_per_epoch", 0, 0);
   c.amp = r.string("train.amp", "off", {"off", "bf16", "fp16", "auto"});
   c.channels_last = r.string("train.channels_last", "auto", {"auto", "on", "off"});
+  c.winograd = r.string("train.winograd", "auto", {"auto", "off"});
   if (auto st = r.finish(); !st) return std::unexpected(st.error());
 
   for (double m : o.milestones)

@@ -111,6 +111,7 @@ struct TrainConfig {
   int64_t max_batches_per_epoch = 0;      // 0 = all (smoke tests)
   std::string amp = "off";                // off | bf16 | fp16 | auto: mixed precision on CUDA (train/amp.h)
   std::string channels_last = "auto";     // auto | on | off: 2-D weights and batches in NHWC (auto: on the CPU)
+  std::string winograd = "auto";          // auto | off: oneDNN Winograd 3x3 convolutions (auto: CPU, 2-D, float32)
   nlohmann::json source;                  // the config as given, after overrides
 };
 

@@ -247,6 +247,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   if (ema) ema->to(device);
   const bool channels_last = use_channels_last(cfg.channels_last, device, spec.spatial_dims);
   if (channels_last) nets::to_channels_last(**net);
+  const int winograd = apply_winograd(cfg.winograd, **net, device, spec.spatial_dims, setup->precision);
+  if (ema) (void)apply_winograd(cfg.winograd, *ema, device, spec.spatial_dims, setup->precision);
   auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
 
   at::Tensor class_weights;
@@ -287,7 +289,8 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
                        {"versions", {{"lucent", "0.1.0"}, {"libtorch", TORCH_VERSION}}},
                        {"device", opt.device},
                        {"precision", precision_name(setup->precision)},
-                       {"channels_last", channels_last}};
+                       {"channels_last", channels_last},
+                       {"winograd_convolutions", winograd}};
 
   data::DataLoader loader(*train_set, *augment, {.batch_size = cfg.batch_size, .shuffle = true, .drop_last = false},
                           cfg.seed);

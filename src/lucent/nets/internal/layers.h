@@ -3,6 +3,7 @@
 
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
 
 #include <map>
 #include <string>
@@ -11,6 +12,24 @@
 
 namespace lucent::nets::internal {
 
+// torch::nn::Conv2d that can run through oneDNN's Winograd kernels (winograd.h) once switched
+// on (nets::use_winograd). Its parameters, their names and their initialisation are Conv2d's, so
+// bundles and checkpoints are the same either way.
+class LucentConv2dImpl : public torch::nn::Conv2dImpl {
+ public:
+  explicit LucentConv2dImpl(torch::nn::Conv2dOptions options) : torch::nn::Conv2dImpl(std::move(options)) {}
+  at::Tensor forward(const at::Tensor& x);
+  // 3x3, stride 1, padding 1 (zeros), dilation 1, one group, no bias: the shapes Winograd serves.
+  [[nodiscard]] bool winograd_eligible() const;
+  // On only where eligible; returns whether it is on.
+  bool set_winograd(bool on);
+  std::shared_ptr<torch::nn::Module> clone(const c10::optional<torch::Device>& device = c10::nullopt) const override;
+
+ private:
+  bool winograd_ = false;
+};
+
+// 2-D: a LucentConv2dImpl; 3-D: torch::nn::Conv3d.
 torch::nn::AnyModule conv(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
                           bool bias = false);
 torch::nn::AnyModule batch_norm(int dims, int64_t channels);

@@ -189,6 +189,12 @@ bool use_channels_last(const std::string& setting, const torch::Device& device, 
   return setting == "on" || device.is_cpu();
 }
 
+int apply_winograd(const std::string& setting, nets::Net& net, const torch::Device& device, int64_t spatial_dims,
+                   Precision precision) {
+  if (setting == "off" || !device.is_cpu() || spatial_dims != 2 || precision != Precision::kFloat32) return 0;
+  return nets::use_winograd(net, true);
+}
+
 bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint) {
   if (config.early_stopping_patience <= 0 || checkpoint.epochs_without_improvement < config.early_stopping_patience)
     return false;

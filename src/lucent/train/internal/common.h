@@ -84,6 +84,13 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
 // time lower. In bf16 NHWC was the fastest case every time (docs/benchmarks-train-speed.md).
 // 3-D nets are never converted.
 [[nodiscard]] bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims);
+// Switches the net's 3x3 stride-1 convolutions to oneDNN's Winograd kernels (nets::use_winograd)
+// when `setting` is auto and the run is 2-D, on the CPU, in float32, and this build and CPU have
+// them; returns how many were switched. For the benchmark ResNet-18 the kernels took 0.55-0.75x
+// the time of LibTorch's direct ones (docs/benchmarks-train-speed.md, Run 8); results differ from
+// LibTorch's convolution by float32 rounding only.
+int apply_winograd(const std::string& setting, nets::Net& net, const torch::Device& device, int64_t spatial_dims,
+                   Precision precision);
 // True (and logged) when early stopping is on and the checkpoint has gone patience epochs
 // without improving the selection metric.
 [[nodiscard]] bool stop_early(const TrainConfig& config, const Checkpoint& checkpoint);
