@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <thread>
+#include <vector>
+
 #include "lucent/nets/internal/layers.h"
 #include "lucent/nets/internal/winograd.h"
 #include "lucent/nets/net.h"
@@ -132,6 +136,32 @@ TEST(Winograd, ResNetGradientsMatchAFloat64ReferenceAndOnlyStrideOneConvolutions
   EXPECT_TRUE(at::equal(eval_logits(true), eval_logits(false)));
   // Training mode: the loss (batch statistics) agrees with LibTorch's convolution.
   EXPECT_NEAR(run_net(true, true, at::kFloat).first, run_net(false, true, at::kFloat).first, 1e-5);
+}
+
+// Each call brings its own scratch space, so calls from several threads do not interfere.
+TEST(Winograd, ConcurrentCallsFromTwoThreadsGiveLibTorchsResults) {
+  SKIP_WITHOUT_WINOGRAD();
+  torch::manual_seed(4);
+  std::vector<at::Tensor> xs, ws, gs;
+  for (int t = 0; t < 2; ++t) {
+    xs.push_back(torch::randn({4, 16, 12, 12}).contiguous(at::MemoryFormat::ChannelsLast));
+    ws.push_back(torch::randn({16, 16, 3, 3}) * 0.1);
+    gs.push_back(torch::randn({4, 16, 12, 12}));
+  }
+  std::vector<double> worst(2, 0.0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      const Grads want = run(false, xs[t], ws[t], gs[t]);
+      for (int i = 0; i < 10; ++i) {
+        const Grads got = run(true, xs[t], ws[t], gs[t]);
+        worst[t] = std::max({worst[t], relative_error(got.y, want.y), relative_error(got.gx, want.gx),
+                             relative_error(got.gw, want.gw)});
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_LT(worst[0], 1e-5);
+  EXPECT_LT(worst[1], 1e-5);
 }
 
 TEST(Winograd, CloneOfAConvolutionIsADeepCopyThatKeepsTheSetting) {

@@ -214,30 +214,43 @@ TEST(Trainer, EarlyStoppingEndsTheRunAfterPatienceEpochsWithoutImprovement) {
   EXPECT_EQ(b->manifest.metrics["epoch"], epochs.back()["best_epoch"]) << b->manifest.metrics.dump();
 }
 
+// One epoch of the test recipe (BreastMNIST) for each value of a train.* setting: what the
+// bundle's training metadata records under `recorded` and the epoch's loss, per value.
+struct SettingRun {
+  nlohmann::json recorded;
+  double loss = 0;
+};
+std::map<std::string, SettingRun> one_epoch_per_value(std::string TrainConfig::*setting,
+                                                      const std::vector<std::string>& values,
+                                                      const std::string& recorded) {
+  test::TempDir dir;
+  Env env;
+  auto cfg = env.config();
+  EXPECT_TRUE(cfg) << cfg.error().to_string();
+  EXPECT_EQ((*cfg).*setting, "auto");  // the default
+  cfg->epochs = 1;
+  std::map<std::string, SettingRun> out;
+  for (const auto& value : values) {
+    (*cfg).*setting = value;
+    EXPECT_TRUE(run_training(*cfg, {.out_dir = dir / value, .quiet = true}, env.nets, env.tfs));
+    auto b = nets::load_bundle(dir / value / "bundle", env.nets);
+    EXPECT_TRUE(b) << b.error().to_string();
+    if (!b) continue;
+    out[value] = {b->manifest.training[recorded], log_lines(dir / value).back()["loss"].get<double>()};
+  }
+  return out;
+}
+
 // On the CPU, 2-D training runs channels-last by default (train.channels_last: auto); `off`
 // keeps NCHW. Only the memory layout differs, so both runs see the same losses up to rounding.
 TEST(Trainer, ChannelsLastIsTheCpuDefaultAndMatchesContiguousTraining) {
   LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
-  test::TempDir dir;
-  Env env;
-  auto cfg = env.config();
-  ASSERT_TRUE(cfg) << cfg.error().to_string();
-  EXPECT_EQ(cfg->channels_last, "auto");
-  cfg->epochs = 1;
-  std::map<std::string, bool> recorded;
-  std::map<std::string, double> loss;
-  for (const char* setting : {"auto", "off"}) {
-    cfg->channels_last = setting;
-    ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / setting, .quiet = true}, env.nets, env.tfs));
-    auto b = nets::load_bundle(dir / setting / "bundle", env.nets);
-    ASSERT_TRUE(b) << b.error().to_string();
-    recorded[setting] = b->manifest.training["channels_last"].get<bool>();
-    loss[setting] = log_lines(dir / setting).back()["loss"].get<double>();
-  }
-  EXPECT_TRUE(recorded["auto"]);
-  EXPECT_FALSE(recorded["off"]);
-  ASSERT_GT(loss["off"], 0.0);
-  EXPECT_NEAR(loss["auto"], loss["off"], 1e-3 * loss["off"]);
+  auto runs = one_epoch_per_value(&TrainConfig::channels_last, {"auto", "off"}, "channels_last");
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs["auto"].recorded, true);
+  EXPECT_EQ(runs["off"].recorded, false);
+  ASSERT_GT(runs["off"].loss, 0.0);
+  EXPECT_NEAR(runs["auto"].loss, runs["off"].loss, 1e-3 * runs["off"].loss);
 }
 
 // On the CPU, 2-D float32 training runs its 3x3 stride-1 convolutions through oneDNN's Winograd
@@ -245,27 +258,13 @@ TEST(Trainer, ChannelsLastIsTheCpuDefaultAndMatchesContiguousTraining) {
 // Only the rounding differs, so both runs see the same losses to ~1e-3.
 TEST(Trainer, WinogradIsTheCpuDefaultAndTrainsLikeLibTorchsConvolution) {
   LUCENT_REQUIRE_DATA("medmnist/breastmnist.npz");
-  test::TempDir dir;
-  Env env;
-  auto cfg = env.config();
-  ASSERT_TRUE(cfg) << cfg.error().to_string();
-  EXPECT_EQ(cfg->winograd, "auto");
-  cfg->epochs = 1;
-  std::map<std::string, int> recorded;
-  std::map<std::string, double> loss;
-  for (const char* setting : {"auto", "off"}) {
-    cfg->winograd = setting;
-    ASSERT_TRUE(run_training(*cfg, {.out_dir = dir / setting, .quiet = true}, env.nets, env.tfs));
-    auto b = nets::load_bundle(dir / setting / "bundle", env.nets);
-    ASSERT_TRUE(b) << b.error().to_string();
-    recorded[setting] = b->manifest.training["winograd_convolutions"].get<int>();
-    loss[setting] = log_lines(dir / setting).back()["loss"].get<double>();
-  }
+  auto runs = one_epoch_per_value(&TrainConfig::winograd, {"auto", "off"}, "winograd_convolutions");
+  ASSERT_EQ(runs.size(), 2u);
   // The test recipe's ResNet-10 (small stem): the stem, layer1's two and one in each later stage.
-  EXPECT_EQ(recorded["auto"], nets::winograd_available() ? 6 : 0);
-  EXPECT_EQ(recorded["off"], 0);
-  ASSERT_GT(loss["off"], 0.0);
-  EXPECT_NEAR(loss["auto"], loss["off"], 1e-3 * loss["off"]);
+  EXPECT_EQ(runs["auto"].recorded, nets::winograd_available() ? 6 : 0);
+  EXPECT_EQ(runs["off"].recorded, 0);
+  ASSERT_GT(runs["off"].loss, 0.0);
+  EXPECT_NEAR(runs["auto"].loss, runs["off"].loss, 1e-3 * runs["off"].loss);
 }
 
 TEST(TrainConfig, BadRecipesAreRefusedWithTheKeyNamed) {

@@ -1,5 +1,6 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 
@@ -15,12 +16,29 @@ nn::AnyModule conv(int dims, int64_t in, int64_t out, int64_t kernel, int64_t st
       std::make_shared<LucentConv2dImpl>(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
 }
 
+namespace {
+
+bool cpu_autocast_enabled() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCPU);
+#else
+  return at::autocast::is_cpu_enabled();
+#endif
+}
+
+}  // namespace
+
 bool LucentConv2dImpl::winograd_eligible() const {
   const auto& o = options;
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  using std::get_if;  // the options' variants are std::variant from LibTorch 2.1 on
+#else
+  using c10::get_if;
+#endif
+  const auto* pad = get_if<torch::ExpandingArray<2>>(&o.padding());
   auto all = [](const torch::ExpandingArray<2>& a, int64_t v) { return (*a)[0] == v && (*a)[1] == v; };
   return all(o.kernel_size(), 3) && all(o.stride(), 1) && pad && all(*pad, 1) && all(o.dilation(), 1) &&
-         o.groups() == 1 && !o.bias() && c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) && !o.transposed();
+         o.groups() == 1 && !o.bias() && get_if<torch::enumtype::kZeros>(&o.padding_mode()) && !o.transposed();
 }
 
 bool LucentConv2dImpl::set_winograd(bool on) {
@@ -33,7 +51,7 @@ at::Tensor LucentConv2dImpl::forward(const at::Tensor& x) {
   // as the Predictor does. Autocast (bf16/fp16) keeps LibTorch's too, which casts; so do other
   // dtypes and devices.
   if (winograd_ && is_training() && x.dim() == 4 && x.scalar_type() == at::kFloat && x.device().is_cpu() &&
-      weight.scalar_type() == at::kFloat && weight.device().is_cpu() && !at::autocast::is_cpu_enabled())
+      weight.scalar_type() == at::kFloat && weight.device().is_cpu() && !cpu_autocast_enabled())
     return winograd_conv2d(x, weight);
   return torch::nn::Conv2dImpl::forward(x);
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 #include <unordered_map>
 
 #if LUCENT_HAVE_ONEDNN
@@ -53,15 +54,22 @@ Primitives make_primitives(const Key& key) {
   const memory::desc src({n, c, h, w}, memory::data_type::f32, Tag::any);
   const memory::desc wei({k, c, 3, 3}, memory::data_type::f32, Tag::any);
   const memory::desc dst({n, k, h, w}, memory::data_type::f32, Tag::any);
+  // The caller passes the scratch space (scratch(), one per thread), as LibTorch does for its own
+  // oneDNN calls: oneDNN's shared scratchpad would tie each primitive to the thread that made it.
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   Primitives p;
   p.fwd_pd = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, kWinograd, src, wei, dst, strides, pad, pad), cpu_engine());
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, kWinograd, src, wei, dst, strides, pad, pad),
+      attr, cpu_engine());
   p.fwd = dnnl::convolution_forward(p.fwd_pd);
   p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
-      dnnl::convolution_backward_data::desc(kWinograd, src, wei, dst, strides, pad, pad), cpu_engine(), p.fwd_pd);
+      dnnl::convolution_backward_data::desc(kWinograd, src, wei, dst, strides, pad, pad), attr, cpu_engine(),
+      p.fwd_pd);
   p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
   p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
-      dnnl::convolution_backward_weights::desc(kWinograd, src, wei, dst, strides, pad, pad), cpu_engine(), p.fwd_pd);
+      dnnl::convolution_backward_weights::desc(kWinograd, src, wei, dst, strides, pad, pad), attr, cpu_engine(),
+      p.fwd_pd);
   p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
   // Every reorder the calls will make, created now, so that a shape oneDNN cannot serve fails here.
   auto reorder_exists = [](const memory::desc& from, const memory::desc& to) {
@@ -120,6 +128,19 @@ at::Tensor buffer(const memory::desc& md) {
   return at::empty({static_cast<int64_t>(md.get_size())}, at::TensorOptions().dtype(at::kByte));
 }
 
+// A primitive's scratch space: one buffer per thread, grown to the largest request and kept (as
+// oneDNN's own per-thread scratchpad is). Allocating it for every call instead was slower and
+// took more memory (bench/run_train_ab.sh, docs/benchmarks-train-speed.md Run 8).
+memory scratch(const memory::desc& md) {
+  thread_local at::Tensor kept;
+  const auto bytes = static_cast<int64_t>(md.get_size());
+  if (!kept.defined() || kept.numel() < bytes) {
+    kept = at::Tensor();  // release the smaller one first
+    kept = buffer(md);
+  }
+  return memory(md, cpu_engine(), kept.data_ptr());
+}
+
 void reorder(const memory::desc& from_md, void* from, const memory::desc& to_md, void* to) {
   memory a(from_md, cpu_engine(), from), b(to_md, cpu_engine(), to);
   dnnl::reorder(a, b).execute(cpu_stream(), a, b);
@@ -165,7 +186,8 @@ at::Tensor run_forward(const Primitives& p, const at::Tensor& x, const at::Tenso
   at::Tensor src = into(x, false, pd.src_desc());
   at::Tensor wei = into(weight, true, pd.weights_desc());
   at::Tensor dst = buffer(pd.dst_desc());
-  p.fwd.execute(cpu_stream(), memory_args{{DNNL_ARG_SRC, memory(pd.src_desc(), cpu_engine(), src.data_ptr())},
+  p.fwd.execute(cpu_stream(), memory_args{{DNNL_ARG_SCRATCHPAD, scratch(pd.scratchpad_desc())},
+                                          {DNNL_ARG_SRC, memory(pd.src_desc(), cpu_engine(), src.data_ptr())},
                                           {DNNL_ARG_WEIGHTS, memory(pd.weights_desc(), cpu_engine(), wei.data_ptr())},
                                           {DNNL_ARG_DST, memory(pd.dst_desc(), cpu_engine(), dst.data_ptr())}});
   if (kept_weights) *kept_weights = wei;
@@ -180,7 +202,7 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
     at::Tensor y = run_forward(p, x, weight, &wei);
     // The input itself, not its blocked copy: the layer before keeps it alive for its own
     // backward pass anyway, so this costs one reorder in backward instead of a second copy of
-    // every activation (~140 MiB more at the benchmark's peak).
+    // every activation (85 MiB more at the benchmark's peak, docs/benchmarks-train-speed.md Run 8).
     ctx->save_for_backward({weight, x});
     ctx->saved_data["weights"] = wei;  // in the forward kernel's layout
     ctx->saved_data["x_sizes"] = x.sizes().vec();
@@ -204,7 +226,8 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
                                                                     : into(weight, true, bd.weights_desc());
       at::Tensor diff_src = buffer(bd.diff_src_desc());
       p.bwd_data.execute(cpu_stream(),
-                         memory_args{{DNNL_ARG_DIFF_DST, memory(bd.diff_dst_desc(), cpu_engine(), diff_dst.data_ptr())},
+                         memory_args{{DNNL_ARG_SCRATCHPAD, scratch(bd.scratchpad_desc())},
+                                     {DNNL_ARG_DIFF_DST, memory(bd.diff_dst_desc(), cpu_engine(), diff_dst.data_ptr())},
                                      {DNNL_ARG_WEIGHTS, memory(bd.weights_desc(), cpu_engine(), wei.data_ptr())},
                                      {DNNL_ARG_DIFF_SRC, memory(bd.diff_src_desc(), cpu_engine(), diff_src.data_ptr())}});
       grad_x = out_of(diff_src, bd.diff_src_desc(), sizes, format);
@@ -215,7 +238,8 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
       if (bw.diff_dst_desc() != bd.diff_dst_desc()) dd = into(grads[0], false, bw.diff_dst_desc());
       at::Tensor diff_w = buffer(bw.diff_weights_desc());
       p.bwd_weights.execute(
-          cpu_stream(), memory_args{{DNNL_ARG_SRC, memory(bw.src_desc(), cpu_engine(), src.data_ptr())},
+          cpu_stream(), memory_args{{DNNL_ARG_SCRATCHPAD, scratch(bw.scratchpad_desc())},
+                                    {DNNL_ARG_SRC, memory(bw.src_desc(), cpu_engine(), src.data_ptr())},
                                     {DNNL_ARG_DIFF_DST, memory(bw.diff_dst_desc(), cpu_engine(), dd.data_ptr())},
                                     {DNNL_ARG_DIFF_WEIGHTS, memory(bw.diff_weights_desc(), cpu_engine(), diff_w.data_ptr())}});
       grad_w = weights_out_of(diff_w, bw.diff_weights_desc(), weight);
