@@ -48,10 +48,11 @@ void to_channels_last(Net& net);
 [[nodiscard]] bool winograd_available();
 
 // Switches the net's 2-D 3x3 stride-1 convolutions to oneDNN's Winograd kernels (on) or back to
-// LibTorch's convolution (off), for float32 CPU tensors; other shapes, dtypes, devices and
-// autocast keep LibTorch's. Same parameters, ~1e-5 relative differences in outputs and
-// gradients, 0.55-0.75x the convolution time on the benchmark ResNet-18. Returns how many
-// convolutions use Winograd now (0 where winograd_available() is false).
+// LibTorch's convolution (off), for float32 CPU tensors in training mode; eval mode, other
+// shapes, dtypes, devices and autocast keep LibTorch's. Same parameters, ~1e-5 relative
+// differences in outputs and gradients; about 0.63x the convolution time on the benchmark
+// ResNet-18 (docs/benchmarks-train-speed.md, Run 8). Returns how many convolutions use Winograd
+// now (0 where winograd_available() is false).
 int use_winograd(Net& net, bool on);
 
 using NetFactory = std::function<Result<std::shared_ptr<Net>>(const NetSpec&)>;

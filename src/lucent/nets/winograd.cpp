@@ -155,17 +155,9 @@ at::Tensor into(at::Tensor t, bool weights, const memory::desc& md) {
   return out;
 }
 
-// oneDNN's `data` (layout `md`) as a float tensor of `sizes` in `format`.
-at::Tensor out_of(const at::Tensor& data, const memory::desc& md, at::IntArrayRef sizes, at::MemoryFormat format) {
-  at::Tensor out = at::empty(sizes, at::TensorOptions().dtype(at::kFloat).memory_format(format));
-  const memory::desc own = user_desc(out, false);
-  reorder(md, data.data_ptr(), own, out.data_ptr());
-  return out;
-}
-
-at::Tensor weights_out_of(const at::Tensor& data, const memory::desc& md, const at::Tensor& like) {
-  at::Tensor out = at::empty_like(like, at::MemoryFormat::Preserve);
-  const memory::desc own = user_desc(out, true);
+// oneDNN's `data` (layout `md`) copied into `out`, a new float tensor in its own layout.
+at::Tensor out_of(const at::Tensor& data, const memory::desc& md, at::Tensor out, bool weights) {
+  const memory::desc own = user_desc(out, weights);
   reorder(md, data.data_ptr(), own, out.data_ptr());
   return out;
 }
@@ -191,7 +183,10 @@ at::Tensor run_forward(const Primitives& p, const at::Tensor& x, const at::Tenso
                                           {DNNL_ARG_WEIGHTS, memory(pd.weights_desc(), cpu_engine(), wei.data_ptr())},
                                           {DNNL_ARG_DST, memory(pd.dst_desc(), cpu_engine(), dst.data_ptr())}});
   if (kept_weights) *kept_weights = wei;
-  return out_of(dst, pd.dst_desc(), {x.size(0), weight.size(0), x.size(2), x.size(3)}, format_of(x, weight));
+  return out_of(dst, pd.dst_desc(),
+                at::empty({x.size(0), weight.size(0), x.size(2), x.size(3)},
+                          x.options().dtype(at::kFloat).memory_format(format_of(x, weight))),
+                false);
 }
 
 class WinogradConv : public torch::autograd::Function<WinogradConv> {
@@ -205,18 +200,15 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
     // every activation (85 MiB more at the benchmark's peak, docs/benchmarks-train-speed.md Run 8).
     ctx->save_for_backward({weight, x});
     ctx->saved_data["weights"] = wei;  // in the forward kernel's layout
-    ctx->saved_data["x_sizes"] = x.sizes().vec();
-    ctx->saved_data["x_channels_last"] = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
     return y;
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const at::Tensor weight = ctx->get_saved_variables()[0];
-    const auto sizes = ctx->saved_data["x_sizes"].toIntVector();
-    const auto format = ctx->saved_data["x_channels_last"].toBool() ? at::MemoryFormat::ChannelsLast
-                                                                      : at::MemoryFormat::Contiguous;
-    const auto& p = *primitives(sizes[0], sizes[1], weight.size(0), sizes[2], sizes[3]);
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[0];
+    const at::Tensor& x = saved[1];
+    const auto& p = *primitives(x.size(0), x.size(1), weight.size(0), x.size(2), x.size(3));
     at::Tensor grad_x, grad_w;
     const auto& bd = p.bwd_data_pd;
     const auto& bw = p.bwd_weights_pd;
@@ -230,10 +222,10 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
                                      {DNNL_ARG_DIFF_DST, memory(bd.diff_dst_desc(), cpu_engine(), diff_dst.data_ptr())},
                                      {DNNL_ARG_WEIGHTS, memory(bd.weights_desc(), cpu_engine(), wei.data_ptr())},
                                      {DNNL_ARG_DIFF_SRC, memory(bd.diff_src_desc(), cpu_engine(), diff_src.data_ptr())}});
-      grad_x = out_of(diff_src, bd.diff_src_desc(), sizes, format);
+      grad_x = out_of(diff_src, bd.diff_src_desc(), at::empty_like(x, at::MemoryFormat::Preserve), false);
     }
     if (ctx->needs_input_grad(1)) {
-      const at::Tensor src = into(ctx->get_saved_variables()[1], false, bw.src_desc());
+      const at::Tensor src = into(x, false, bw.src_desc());
       at::Tensor dd = diff_dst;
       if (bw.diff_dst_desc() != bd.diff_dst_desc()) dd = into(grads[0], false, bw.diff_dst_desc());
       at::Tensor diff_w = buffer(bw.diff_weights_desc());
@@ -242,7 +234,7 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
                                     {DNNL_ARG_SRC, memory(bw.src_desc(), cpu_engine(), src.data_ptr())},
                                     {DNNL_ARG_DIFF_DST, memory(bw.diff_dst_desc(), cpu_engine(), dd.data_ptr())},
                                     {DNNL_ARG_DIFF_WEIGHTS, memory(bw.diff_weights_desc(), cpu_engine(), diff_w.data_ptr())}});
-      grad_w = weights_out_of(diff_w, bw.diff_weights_desc(), weight);
+      grad_w = out_of(diff_w, bw.diff_weights_desc(), at::empty_like(weight, at::MemoryFormat::Preserve), true);
     }
     return {grad_x, grad_w};
   }

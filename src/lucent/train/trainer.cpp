@@ -247,8 +247,9 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   if (ema) ema->to(device);
   const bool channels_last = use_channels_last(cfg.channels_last, device, spec.spatial_dims);
   if (channels_last) nets::to_channels_last(**net);
+  // The EMA twin is never trained; its batch-norm pass (train mode, no gradients, evaluation
+  // batches) keeps LibTorch's convolution and so needs no Winograd kernels or scratch space of its own.
   const int winograd = apply_winograd(cfg.winograd, **net, device, spec.spatial_dims, setup->precision);
-  if (ema) (void)apply_winograd(cfg.winograd, *ema, device, spec.spatial_dims, setup->precision);
   auto optimizer = make_optimizer(cfg.optim, (*net)->parameters());
 
   at::Tensor class_weights;

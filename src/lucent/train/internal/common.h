@@ -86,7 +86,7 @@ void backward_and_step(AmpContext& amp, const at::Tensor& loss, nets::Net& net, 
 [[nodiscard]] bool use_channels_last(const std::string& setting, const torch::Device& device, int64_t spatial_dims);
 // Switches the net's 3x3 stride-1 convolutions to oneDNN's Winograd kernels (nets::use_winograd)
 // when `setting` is auto and the run is 2-D, on the CPU, in float32, and this build and CPU have
-// them; returns how many were switched. For the benchmark ResNet-18 the kernels took 0.55-0.75x
+// them; returns how many were switched. For the benchmark ResNet-18 the kernels took about 0.63x
 // the time of LibTorch's direct ones (docs/benchmarks-train-speed.md, Run 8); results differ from
 // LibTorch's convolution by float32 rounding only.
 int apply_winograd(const std::string& setting, nets::Net& net, const torch::Device& device, int64_t spatial_dims,
