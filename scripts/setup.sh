@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libtorch-dev libopenblas0-pthread libdnnl-dev
+  libtorch-dev libopenblas0-pthread
+  libdnnl-dev ocl-icd-opencl-dev  # oneDNN headers (Winograd); its CMake config requires OpenCL, only "recommended"
   libdcmtk-dev dcmtk
   libinsighttoolkit5-dev
   libopenjp2-7-dev libgif-dev libcharls-dev libjpeg-dev zlib1g-dev libpng-dev
