@@ -44,6 +44,7 @@ else
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $SUDO apt-get clean  # the downloaded .deb files (~1.6 GB for a first install) are not needed again
 fi
 
 # Vega, Vega-Lite and vega-embed, which the build inlines into report.html, and puppeteer-core
