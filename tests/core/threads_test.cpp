@@ -63,9 +63,9 @@ bool mapped(const void* p) {
 }
 
 // Large buffers start on a 2 MiB boundary (so they can be huge pages) and hold what was written;
-// a freed one serves the next request of the same size; kept buffers never pass
-// kKeptBufferBytes (the oldest go back to the kernel), and one larger than that is unmapped at
-// once; small buffers keep c10's allocator.
+// a freed one serves the next request of the same size or up to half as long; kept buffers never pass the most ever in
+// use at once (at least kKeptBufferBytes; the oldest go back to the kernel), and one larger than
+// kKeptBufferBytes is unmapped at once; small buffers keep c10's allocator.
 TEST(Threads, HugePageAllocatorAlignsReusesAndBoundsLargeBuffers) {
   if (!use_huge_pages_for_tensors()) GTEST_SKIP() << "huge-page allocator not built on this platform";
   EXPECT_TRUE(use_huge_pages_for_tensors());  // a second call is harmless
@@ -85,18 +85,34 @@ TEST(Threads, HugePageAllocatorAlignsReusesAndBoundsLargeBuffers) {
   at::Tensor again = at::empty({kFloats});
   EXPECT_EQ(again.data_ptr(), first) << "the kept buffer serves the next request of its size";
   again = at::Tensor();
+  at::Tensor shorter = at::empty({kFloats * 3 / 4});
+  EXPECT_EQ(shorter.data_ptr(), first) << "a kept buffer up to twice as long serves a shorter request";
+  shorter = at::Tensor();
+  at::Tensor longer = at::empty({kFloats + 1024});
+  EXPECT_NE(longer.data_ptr(), first) << "a kept buffer never serves a longer request";
+  longer = at::Tensor();
 
-  // Free more than the cap: the earliest freed buffers are unmapped, the latest kept.
+  // Buffers in use at once raise the cap to what they hold: all of them are kept when freed
+  // (a training step's activations), at most that much.
   const int count = static_cast<int>(kKeptBufferBytes / (kFloats * 4)) + 2;
   std::vector<at::Tensor> many;
   std::vector<const void*> where;
   for (int i = 0; i < count; ++i) {
-    many.push_back(at::empty({kFloats + 1 + i}));  // sizes no kept buffer has
+    many.push_back(at::empty({kFloats + 1024 * (1 + i)}));  // page lengths no kept buffer has
     where.push_back(many.back().data_ptr());
   }
   for (auto& t : many) t = at::Tensor();
-  EXPECT_FALSE(mapped(where.front())) << "the oldest kept buffer should have gone back to the kernel";
+  EXPECT_TRUE(mapped(where.front())) << "buffers that were in use together should all be kept";
   EXPECT_TRUE(mapped(where.back()));
+  // One more freed buffer of a new size passes that cap: the oldest kept one goes back.
+  const void* extra = nullptr;
+  {
+    at::Tensor t = at::empty({kFloats / 2 - 4096});  // no kept buffer is at most twice as long
+    extra = t.data_ptr();
+  }
+  EXPECT_TRUE(mapped(extra));
+  EXPECT_FALSE(mapped(where.front())) << "the oldest kept buffer should have gone back to the kernel";
+  EXPECT_TRUE(mapped(where[1]));
 
   const void* huge = nullptr;
   {

@@ -5,6 +5,7 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <iterator>
@@ -56,14 +57,52 @@ namespace {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 // Buffers of the huge-page allocator. `length` maps every buffer it handed out (in use or kept)
-// to its mapped length. `kept` holds freed buffers, oldest first, for the next request of the
-// same length; when they would pass kKeptBufferBytes the oldest go back to the kernel. Never
-// destroyed, so tensors freed during static destruction still find their mapping.
+// to its mapped length. `kept` holds freed buffers, oldest first, for the next request they fit;
+// when they would pass cap() the oldest go back to the kernel. Never destroyed, so tensors freed
+// during static destruction still find their mapping.
 struct Mappings {
   std::mutex mutex;
   std::unordered_map<void*, std::size_t> length;
   std::vector<std::pair<void*, std::size_t>> kept;
   std::size_t kept_bytes = 0;
+  std::size_t in_use_bytes = 0;       // handed out and not yet freed
+  std::size_t peak_in_use_bytes = 0;  // the most ever in use at once
+
+  // What may stay kept: as much as was ever in use at once, within [kKeptBufferBytes, kMaxKeptBufferBytes].
+  [[nodiscard]] std::size_t cap() const {
+    return std::clamp(peak_in_use_bytes, kKeptBufferBytes, kMaxKeptBufferBytes);
+  }
+  // Forgets the oldest kept buffers until at most cap() bytes stay kept; returns them for the
+  // caller to unmap once the lock is released.
+  std::vector<std::pair<void*, std::size_t>> evict_oldest() {
+    std::size_t oldest = 0;
+    while (kept_bytes > cap()) {
+      kept_bytes -= kept[oldest].second;
+      length.erase(kept[oldest].first);
+      ++oldest;
+    }
+    const auto end = kept.begin() + static_cast<std::ptrdiff_t>(oldest);
+    std::vector<std::pair<void*, std::size_t>> gone(kept.begin(), end);
+    kept.erase(kept.begin(), end);
+    return gone;
+  }
+  // The most recently freed kept buffer of exactly `n` bytes, else the shortest one of at most
+  // 2n (evaluation batches after a training epoch then reuse what the training step held);
+  // null if none. The buffer counts as in use with its whole mapped length.
+  void* reuse(std::size_t n) {
+    auto best = kept.rend();
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+      if (it->second < n || it->second > 2 * n) continue;
+      if (best == kept.rend() || it->second < best->second) best = it;
+      if (it->second == n) break;
+    }
+    if (best == kept.rend()) return nullptr;
+    void* p = best->first;
+    kept_bytes -= best->second;
+    in_use_bytes += best->second;  // no new peak: this buffer was counted when it was mapped
+    kept.erase(std::next(best).base());
+    return p;
+  }
 };
 Mappings& mappings() {
   static auto* m = new Mappings();
@@ -83,20 +122,14 @@ void release(void* p) {
       return;
     }
     const std::size_t length = it->second;
+    m.in_use_bytes -= length;
     if (length > kKeptBufferBytes) {
       m.length.erase(it);
       unmap.emplace_back(p, length);
     } else {
       m.kept.emplace_back(p, length);
       m.kept_bytes += length;
-      std::size_t oldest = 0;
-      while (m.kept_bytes > kKeptBufferBytes) {
-        unmap.push_back(m.kept[oldest]);
-        m.kept_bytes -= m.kept[oldest].second;
-        m.length.erase(m.kept[oldest].first);
-        ++oldest;
-      }
-      m.kept.erase(m.kept.begin(), m.kept.begin() + static_cast<std::ptrdiff_t>(oldest));
+      unmap = m.evict_oldest();
     }
   }
   for (const auto& [q, length] : unmap) ::munmap(q, length);
@@ -112,21 +145,15 @@ class HugePageAllocator final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
  private:
-  // A kept buffer of the same length, else a new mapping that starts on a 2 MiB boundary, so
-  // every whole 2 MiB of it can be one huge page.
+  // A kept buffer that fits (Mappings::reuse), else a new mapping that starts on a 2 MiB
+  // boundary, so every whole 2 MiB of it can be one huge page.
   static void* take(std::size_t n) {
     static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     const std::size_t length = (n + page - 1) / page * page;
     Mappings& m = mappings();
     {
       std::lock_guard<std::mutex> lock(m.mutex);
-      for (auto it = m.kept.rbegin(); it != m.kept.rend(); ++it) {  // the most recently freed
-        if (it->second != length) continue;
-        void* p = it->first;
-        m.kept.erase(std::next(it).base());
-        m.kept_bytes -= length;
-        return p;
-      }
+      if (void* p = m.reuse(length)) return p;
     }
     void* raw = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return nullptr;
@@ -139,11 +166,30 @@ class HugePageAllocator final : public c10::Allocator {
     ::madvise(p, length, MADV_HUGEPAGE);  // advice only: without THP the buffer has small pages
     std::lock_guard<std::mutex> lock(m.mutex);
     m.length.emplace(p, length);
+    m.in_use_bytes += length;
+    m.peak_in_use_bytes = std::max(m.peak_in_use_bytes, m.in_use_bytes);
     return p;
   }
 };
 
 }  // namespace
+
+std::size_t release_kept_tensor_buffers() {
+  Mappings& m = mappings();
+  std::vector<std::pair<void*, std::size_t>> unmap;
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    for (const auto& [p, length] : m.kept) m.length.erase(p);
+    unmap.swap(m.kept);
+    m.kept_bytes = 0;
+  }
+  std::size_t bytes = 0;
+  for (const auto& [p, length] : unmap) {
+    ::munmap(p, length);
+    bytes += length;
+  }
+  return bytes;
+}
 
 bool use_huge_pages_for_tensors() {
   // Never destroyed: LibTorch may still allocate while static objects are torn down at exit.
@@ -155,6 +201,7 @@ bool use_huge_pages_for_tensors() {
 }
 #else
 bool use_huge_pages_for_tensors() { return false; }
+std::size_t release_kept_tensor_buffers() { return 0; }
 #endif
 
 }  // namespace lucent

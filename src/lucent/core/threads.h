@@ -36,17 +36,29 @@ bool configure_allocator();
 // of its CPU samples in the kernel (perf record, docs/benchmarks-train-speed.md). configure_allocator avoids that but keeps up to 18 % more memory.
 // Here buffers of at least kMinHugePageBuffer bytes get their own mapping that starts on a 2 MiB
 // boundary, with madvise(MADV_HUGEPAGE), so the kernel can back them with transparent huge pages
-// (one fault per 2 MiB instead of 512); a freed one is kept for the next request of the same size,
-// up to kKeptBufferBytes in all (the oldest go back to the kernel first). Smaller buffers keep
-// c10's allocator. Measured on one epoch of that recipe, eight paired runs with channels-last
-// (bench/run_train_ab.sh; docs/benchmarks-train-speed.md, Run 6): peak RSS 768-811 -> 554 MiB,
-// minor faults ~2 M -> 0.26 M, images/s -11 to +13 % (median +5 %). Huge pages need Linux
+// (one fault per 2 MiB instead of 512); a freed one is kept for the next request of the same size.
+// Kept buffers add up to at most the most bytes these buffers ever had in use at once (a step's
+// activations come back every step), within [kKeptBufferBytes, kMaxKeptBufferBytes]; past that
+// the oldest go back to the kernel first, and a single buffer above kKeptBufferBytes goes back
+// at once. Smaller buffers keep c10's allocator. Measured on one epoch of that recipe, eight
+// paired runs with channels-last (bench/run_train_ab.sh; docs/benchmarks-train-speed.md, Run 6):
+// peak RSS 768-811 -> 554 MiB, minor faults ~2 M -> 0.26 M, images/s -11 to +13 % (median +5 %).
+// With the Winograd convolutions a fixed 128 MiB cap no longer held a step's buffers: a
+// training step took 378-389 ms against 285-295 ms with the adaptive cap (lucent_train_step_bench,
+// Run 9 in that document). Huge pages need Linux
 // with transparent huge pages in "madvise" or "always" mode; with "never" the buffers get normal
 // pages and the reuse still works. Installs itself as LibTorch's CPU allocator and returns true;
 // false where it is not built (not Linux, or LibTorch 2.x, whose allocator interface differs).
 // Call once from main(), before any tensor work; later calls do nothing.
 inline constexpr std::size_t kMinHugePageBuffer = std::size_t{1} << 20;
 inline constexpr std::size_t kKeptBufferBytes = std::size_t{128} << 20;
+inline constexpr std::size_t kMaxKeptBufferBytes = std::size_t{1} << 30;
 bool use_huge_pages_for_tensors();
+// Gives every buffer use_huge_pages_for_tensors keeps for reuse back to the kernel and returns
+// their bytes (0 where that allocator is not built). The trainers call it when an epoch's steps
+// end: evaluation then maps what it needs instead of adding it to the step's kept buffers
+// (peak RSS of a PneumoniaMNIST epoch: docs/benchmarks-train-speed.md, Run 9), and the next
+// epoch's first step maps its buffers again.
+std::size_t release_kept_tensor_buffers();
 
 }  // namespace lucent

@@ -11,6 +11,7 @@
 #include "lucent/core/atomic_file.h"
 #include "lucent/core/hash.h"
 #include "lucent/core/log.h"
+#include "lucent/core/threads.h"
 #include "lucent/infer/postprocess.h"
 #include "lucent/infer/sliding_window.h"
 #include "lucent/metrics/classification.h"
@@ -482,6 +483,7 @@ Result<TrainResult> run_segmentation_training(const TrainConfig& cfg, const Trai
     nlohmann::json val = nlohmann::json::object();
     bool improved = false;
     if ((epoch + 1) % val_every == 0 || last) {
+      release_kept_tensor_buffers();  // the sliding window reuses that memory (core/threads.h)
       auto v = evaluate_segmentation(**net, data->val, sc.num_classes, eval);
       if (!v) return std::unexpected(v.error().with_context("validation"));
       val = *v;

@@ -17,6 +17,7 @@
 #include "lucent/core/hash.h"
 #include "lucent/core/log.h"
 #include "lucent/core/safetensors.h"
+#include "lucent/core/threads.h"
 #include "lucent/data/manifest.h"
 #include "lucent/metrics/classification.h"
 #include "lucent/nets/bundle.h"
@@ -387,6 +388,7 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
     }
     if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
     const double train_seconds = seconds_since(t_epoch);
+    release_kept_tensor_buffers();  // evaluation reuses that memory (core/threads.h)
 
     nets::Net& eval_net = ema ? *ema : **net;
     if (ema) recompute_batch_norm(*ema, *train_set, cfg.eval_batch_size, kBatchNormImages, opt.device);
