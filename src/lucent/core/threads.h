@@ -43,9 +43,10 @@ bool configure_allocator();
 // at once. Smaller buffers keep c10's allocator. Measured on one epoch of that recipe, eight
 // paired runs with channels-last (bench/run_train_ab.sh; docs/benchmarks-train-speed.md, Run 6):
 // peak RSS 768-811 -> 554 MiB, minor faults ~2 M -> 0.26 M, images/s -11 to +13 % (median +5 %).
-// With the Winograd convolutions a fixed 128 MiB cap no longer held a step's buffers: a
-// training step took 378-389 ms against 285-295 ms with the adaptive cap (lucent_train_step_bench,
-// Run 9 in that document). Huge pages need Linux
+// With the Winograd convolutions a fixed 128 MiB cap no longer held a step's freed buffers: 265k
+// faults per epoch; with this cap, best fit and release_kept_tensor_buffers 57k, and 308-373
+// against 223-263 img/s in paired epochs, peak RSS 650 against 608 MiB (Run 9 in that
+// document). Huge pages need Linux
 // with transparent huge pages in "madvise" or "always" mode; with "never" the buffers get normal
 // pages and the reuse still works. Installs itself as LibTorch's CPU allocator and returns true;
 // false where it is not built (not Linux, or LibTorch 2.x, whose allocator interface differs).
