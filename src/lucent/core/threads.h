@@ -57,9 +57,10 @@ inline constexpr std::size_t kMaxKeptBufferBytes = std::size_t{1} << 30;
 bool use_huge_pages_for_tensors();
 // Gives every buffer use_huge_pages_for_tensors keeps for reuse back to the kernel and returns
 // their bytes (0 where that allocator is not built). The trainers call it when an epoch's steps
-// end: evaluation then maps what it needs instead of adding it to the step's kept buffers
-// (peak RSS of a PneumoniaMNIST epoch: docs/benchmarks-train-speed.md, Run 9), and the next
-// epoch's first step maps its buffers again.
+// end and before the next epoch's begin: evaluation (and the EMA's batch-norm pass, at a larger
+// batch) then maps what it needs instead of adding it to the steps' kept buffers, and the other
+// way round (peak RSS: docs/benchmarks-train-speed.md, Run 9); each epoch's first step maps its
+// buffers again.
 std::size_t release_kept_tensor_buffers();
 
 }  // namespace lucent

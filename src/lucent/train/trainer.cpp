@@ -305,6 +305,7 @@ Result<TrainResult> run_training(const TrainConfig& cfg, const TrainOptions& opt
   for (int64_t epoch = ck.next_epoch; epoch < cfg.epochs; ++epoch) {
     if (opt.max_epochs_this_run > 0 && epoch - first_epoch >= opt.max_epochs_this_run)
       return partial_result(opt, ck, t_start);
+    release_kept_tensor_buffers();  // what evaluation kept would sit beside the steps' buffers (core/threads.h)
     const auto t_epoch = Clock::now();
     (*net)->train();
     at::manual_seed(cfg.seed * 1000003ULL + static_cast<uint64_t>(epoch));
