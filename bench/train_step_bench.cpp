@@ -7,8 +7,10 @@
 //                           [--trace FILE.json]
 //
 // Runs 2 warm-up steps, then `steps` timed steps, and prints one JSON line with the median and
-// all per-step milliseconds (warm-up steps apart: the first builds oneDNN's kernels). --trace records the timed steps once more with LibTorch's profiler
-// into a Chrome trace (sum it per op with bench/seg_peer/op_table.py). A diagnostic, not a test.
+// all per-step milliseconds (warm-up steps apart: the first builds oneDNN's kernels). --trace
+// records the timed steps once more with LibTorch's profiler into a Chrome trace (sum it per op
+// with bench/seg_peer/op_table.py; the legacy profiler slowed the step ~5x here, so read its
+// split with care). A diagnostic, not a test.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -18,7 +20,6 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <optional>
 #include <string>
 #include <vector>
 

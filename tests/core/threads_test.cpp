@@ -121,6 +121,16 @@ TEST(Threads, HugePageAllocatorAlignsReusesAndBoundsLargeBuffers) {
     EXPECT_TRUE(mapped(huge));
   }
   EXPECT_FALSE(mapped(huge)) << "a buffer above the cap is unmapped when freed";
+
+  // release_kept_tensor_buffers gives every kept buffer back (what the trainers call between
+  // an epoch's steps and evaluation) and says how much.
+  EXPECT_TRUE(mapped(where.back()));
+  EXPECT_GE(release_kept_tensor_buffers(), static_cast<std::size_t>(kFloats) * 4);
+  EXPECT_FALSE(mapped(where.back()));
+  EXPECT_FALSE(mapped(extra));
+  EXPECT_EQ(release_kept_tensor_buffers(), 0u) << "nothing is left kept";
+  at::Tensor fresh = at::full({kFloats}, 3.0f);  // the allocator still serves after a release
+  EXPECT_EQ(fresh.sum(at::kDouble).item<double>(), 3.0 * kFloats);
 }
 
 }  // namespace

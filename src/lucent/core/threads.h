@@ -36,7 +36,8 @@ bool configure_allocator();
 // of its CPU samples in the kernel (perf record, docs/benchmarks-train-speed.md). configure_allocator avoids that but keeps up to 18 % more memory.
 // Here buffers of at least kMinHugePageBuffer bytes get their own mapping that starts on a 2 MiB
 // boundary, with madvise(MADV_HUGEPAGE), so the kernel can back them with transparent huge pages
-// (one fault per 2 MiB instead of 512); a freed one is kept for the next request of the same size.
+// (one fault per 2 MiB instead of 512); a freed one is kept for the next request of the same size
+// or up to half as long.
 // Kept buffers add up to at most the most bytes these buffers ever had in use at once (a step's
 // activations come back every step), within [kKeptBufferBytes, kMaxKeptBufferBytes]; past that
 // the oldest go back to the kernel first, and a single buffer above kKeptBufferBytes goes back
