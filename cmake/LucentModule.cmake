@@ -15,13 +15,14 @@ function(lucent_module name)
   endif()
 endfunction()
 
-# lucent_shared_pch(TARGET HEADERS header... LINK dep...): TARGET reuses (REUSE_FROM) the one PCH
-# of that header list, built by an object library lucent_pch_<headers> that links only LINK (the
-# lowest common set of definitions: GCC rejects a PCH built with a macro the user lacks, e.g.
-# spdlog's SPDLOG_FMT_EXTERNAL; -Winvalid-pch, which CMake adds, warns if one is ever not used).
+# lucent_shared_pch(TARGET HEADERS header... LINK dep... [OPTIONS flag...]): TARGET reuses
+# (REUSE_FROM) the one PCH of that header list, built by an object library lucent_pch_<headers>
+# that links only LINK (the lowest common set of definitions: GCC rejects a PCH built with a macro
+# the user lacks, e.g. spdlog's SPDLOG_FMT_EXTERNAL; -Winvalid-pch, which CMake adds, warns if one
+# is ever not used). OPTIONS (e.g. an -O level) go to the PCH and to TARGET alike, as GCC requires.
 function(lucent_shared_pch target)
-  cmake_parse_arguments(P "" "" "HEADERS;LINK" ${ARGN})
-  string(MAKE_C_IDENTIFIER "${P_HEADERS}" key)
+  cmake_parse_arguments(P "" "" "HEADERS;LINK;OPTIONS" ${ARGN})
+  string(MAKE_C_IDENTIFIER "${P_HEADERS} ${P_OPTIONS}" key)
   set(owner lucent_pch_${key})
   if(NOT TARGET ${owner})
     set(stub ${PROJECT_BINARY_DIR}/pch/${key}.cpp)
@@ -31,6 +32,8 @@ function(lucent_shared_pch target)
     add_library(${owner} OBJECT ${stub})
     target_link_libraries(${owner} PRIVATE ${P_LINK})
     target_precompile_headers(${owner} PRIVATE ${P_HEADERS})
+    target_compile_options(${owner} PRIVATE ${P_OPTIONS})
   endif()
+  target_compile_options(${target} PRIVATE ${P_OPTIONS})
   target_precompile_headers(${target} REUSE_FROM ${owner})
 endfunction()
