@@ -119,9 +119,12 @@ class Runner {
     std::vector<int64_t> shape = {static_cast<int64_t>(batch.size()), image_.size(0)};
     shape.insert(shape.end(), o_.patch_size.begin(), o_.patch_size.end());
     const bool padded = padded_ != size_;
-    at::Tensor x = padded ? at::full(shape, o_.pad_value, image_.options()) : at::empty(shape, image_.options());
+    // Once the image is on the windows' device (image_dev_), windows are cut there: no host copy
+    // and no synchronising upload per batch, so the device never waits for the host's gather.
+    const at::Tensor& image = image_dev_.defined() ? image_dev_ : image_;
+    at::Tensor x = padded ? at::full(shape, o_.pad_value, image.options()) : at::empty(shape, image.options());
     for (std::size_t b = 0; b < batch.size(); ++b) {
-      at::Tensor src = image_, dst = x[b];
+      at::Tensor src = image, dst = x[b];
       for (int a = 0; a < dims_; ++a) {
         const int64_t lo = std::max<int64_t>(0, batch[b][a] - pad_lo_[a]);
         const int64_t hi = std::min(size_[a], batch[b][a] - pad_lo_[a] + o_.patch_size[a]);
@@ -134,8 +137,8 @@ class Runner {
     return x;
   }
 
-  Result<at::Tensor> forward(const at::Tensor& x_cpu) {
-    const at::Tensor x = x_cpu.to(dev_, /*non_blocking=*/false);
+  Result<at::Tensor> forward(const at::Tensor& windows) {
+    const at::Tensor x = windows.to(dev_);  // no-op once windows are cut on the device
     auto call = [&](const at::Tensor& in) -> Result<at::Tensor> {
       at::Tensor y;
       try {
@@ -169,6 +172,7 @@ class Runner {
       // With TTA a flipped input copy, and the flipped logits plus their flipped-back copy, are live.
       if (auto st = allocate(input_bytes_ * (o_.flip_tta ? 2 : 1), static_cast<int64_t>(y->nbytes()) * (o_.flip_tta ? 3 : 1)); !st)
         return std::unexpected(st.error());
+      upload_image();
     }
     y->mul_(weights_);
     return y;
@@ -204,6 +208,21 @@ class Runner {
     }
     result_.buffer_bytes = total;
     return ok();
+  }
+
+  // On a device other than the CPU, copies the image there for the remaining windows when its
+  // bytes fit in what max_buffer_bytes leaves (no limit: always); otherwise, or if the device
+  // is out of memory, windows keep being cut on the CPU and uploaded batch by batch.
+  void upload_image() {
+    if (dev_.is_cpu()) return;
+    const auto bytes = static_cast<int64_t>(image_.nbytes());
+    if (o_.max_buffer_bytes > 0 && result_.buffer_bytes + bytes > o_.max_buffer_bytes) return;
+    try {
+      image_dev_ = image_.to(dev_);
+    } catch (const std::exception&) {
+      return;  // not enough device memory for the image: the per-batch upload still works
+    }
+    result_.buffer_bytes += bytes;
   }
 
   Status accumulate(const std::vector<int64_t>& start, const at::Tensor& logits) {
@@ -257,7 +276,7 @@ class Runner {
   const SlabSink& sink_;
   int dims_;
   torch::Device dev_;
-  at::Tensor image_, weights_, acc_, wsum_;
+  at::Tensor image_, image_dev_, weights_, acc_, wsum_;
   std::vector<int64_t> size_, padded_, pad_lo_;
   std::vector<std::vector<int64_t>> starts_;
   int64_t depth_ = 0, base_ = 0, k_ = 0, input_bytes_ = 0;

@@ -27,14 +27,16 @@
 //   4 · [ K·ΠS                      output (0 with a sink)
 //       + (K + 1)·D·ΠP[1:]          accumulator + weight sums, D = patch[0] (slabs) or P[0]
 //       + Πpatch                    weight map
-//       + B·C·Πpatch·(2 with flip_tta) + B·K·Πpatch·(3 with flip_tta) ]   one batch in and out
+//       + B·C·Πpatch·(2 with flip_tta) + B·K·Πpatch·(3 with flip_tta)    one batch in and out
+//       + C·ΠS on a device other than the CPU, when it fits max_buffer_bytes ]  the image there
 // plus the network's own activations for one batch (not counted; peak_rss_bytes reports the
 // whole process). With slabs = false the accumulator is full size, the classic layout, kept
 // for comparison. The output is the only full-size float buffer; with a sink there is none.
-// Devices: the image stays on the CPU and each batch of windows is copied to `device`; the
-// weight map, the accumulator and the weight sums live on `device` too (on a GPU the slab is
-// device memory), and finished rows come back to the CPU output (or the sink, which always
-// receives CPU tensors).
+// Devices: the weight map, the accumulator and the weight sums live on `device` (on a GPU the
+// slab is device memory), and finished rows come back to the CPU output (or the sink, which
+// always receives CPU tensors). On a device other than the CPU the image is copied there after
+// the first batch (as nnU-Net's predictor does) and windows are cut on the device; if that copy
+// would exceed max_buffer_bytes or the device's memory, each batch is cut on the CPU and uploaded.
 //
 // Images smaller than the patch along an axis are padded symmetrically with pad_value (extra
 // voxel at the end) to the patch size, and the output is cropped back: the result always has
