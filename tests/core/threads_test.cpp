@@ -29,6 +29,17 @@ TEST(Threads, ConfigureThreadsSetsTheCountAndRejectsNegatives) {
   EXPECT_FALSE(configure_threads(-1));
 }
 
+// Lucent's own at::parallel_for loops (DICOM decoding, fused U-Net kernels, metrics) used one
+// thread until 2026-11-27: without -fopenmp ATen's header compiles them as serial loops.
+TEST(Threads, LucentsParallelLoopsUseTheConfiguredThreads) {
+  if (hardware_threads() < 2) GTEST_SKIP() << "one hardware thread: nothing to run in parallel";
+  ASSERT_TRUE(configure_threads(2));
+  EXPECT_EQ(parallel_loop_threads(), 2) << "build Lucent with LUCENT_OPENMP=ON (the default)";
+  ASSERT_TRUE(configure_threads(1));
+  EXPECT_EQ(parallel_loop_threads(), 1);
+  ASSERT_TRUE(configure_threads(0));
+}
+
 // The user's own malloc settings win; without them (on glibc) the thresholds are set, so a
 // 64 MiB tensor (above glibc's largest default mmap threshold, 32 MiB) comes from the heap
 // instead of a fresh mapping.

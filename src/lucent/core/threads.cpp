@@ -6,10 +6,12 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -38,6 +40,31 @@ Result<int> configure_threads(int requested) {
   const int n = requested == 0 ? hardware_threads() : requested;
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+int parallel_loop_threads() {
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+  const int64_t n = 4 * std::max(1, at::get_num_threads());
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let every thread take a chunk
+    const std::lock_guard<std::mutex> lock(mutex);
+    ids.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(ids.size());
+}
+
+void advise_huge_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kPage = std::uintptr_t{2} << 20;
+  if (data == nullptr || bytes < kHugePageAdviceBytes) return;
+  const auto start = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (start + kPage - 1) & ~(kPage - 1), last = (start + bytes) & ~(kPage - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
 }
 
 bool configure_allocator() {

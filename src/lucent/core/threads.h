@@ -15,6 +15,10 @@ namespace lucent {
 [[nodiscard]] Result<int> configure_threads(int requested);
 // Number of hardware threads (at least 1).
 [[nodiscard]] int hardware_threads();
+// How many threads one at::parallel_for loop compiled into Lucent uses now (runs a tiny loop):
+// 1 when Lucent was built without OpenMP (ATen's header then runs such loops serially, see
+// LUCENT_OPENMP in CMakeLists.txt) or the thread count is 1.
+[[nodiscard]] int parallel_loop_threads();
 
 // Lets the C allocator keep freed tensor buffers for the next allocation instead of returning
 // them to the kernel. LibTorch's CPU tensors come from malloc; with glibc's defaults buffers of
@@ -63,5 +67,12 @@ bool use_huge_pages_for_tensors();
 // way round (peak RSS: docs/benchmarks-train-speed.md, Run 9); each epoch's first step maps its
 // buffers again.
 std::size_t release_kept_tensor_buffers();
+
+// Asks the kernel to back the 2 MiB-aligned part of a large buffer (a freshly allocated output
+// volume that is about to be written once, e.g. a decoded DICOM series) with transparent huge
+// pages: one page fault per 2 MiB instead of 512. Does nothing under kHugePageAdviceBytes, where
+// THP is off, or off Linux. Advice only: the contents and the allocation are unchanged.
+inline constexpr std::size_t kHugePageAdviceBytes = std::size_t{8} << 20;
+void advise_huge_pages(void* data, std::size_t bytes);
 
 }  // namespace lucent
