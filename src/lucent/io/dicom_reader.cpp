@@ -1044,7 +1044,10 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
     for (const auto& t : targets)
       if (t.frame < 0 || t.frame >= L.frames || t.slab < 0 || t.slab >= out.size(1))
         return fail(ErrorCode::kInternal, p + ": frame/slab index out of range in the decode plan");
-    std::vector<double> v(static_cast<std::size_t>(plane) * 3);
+    // Scratch plane for the general paths, sized only there: the fast monochrome path decodes
+    // straight into `out`, and zeroing 6 MiB per 512x512 file cost more than decoding it.
+    std::vector<double> v;
+    const auto scratch_size = static_cast<std::size_t>(plane) * 3;
     std::string photometric = L.photometric;
 
     auto finish = [&](std::vector<double>& buf, const FrameTarget& t, const std::optional<Palette>& pal) -> Status {
@@ -1090,6 +1093,7 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
                                                  std::to_string(need) + " for " + std::to_string(L.frames) +
                                                  " frame(s) of " + std::to_string(L.rows) + " x " +
                                                  std::to_string(L.cols) + "; the file is truncated");
+      v.resize(scratch_size);
       Float32* f32 = nullptr;
       Float64* f64 = nullptr;
       if (L.kind == SampleKind::kFloat32 ? (el->getFloat32Array(f32).bad() || !f32)
@@ -1127,6 +1131,7 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
       auto frames = split_frames(seq, L.frames, p);
       if (!frames) return std::unexpected(frames.error());
       if (is_j2k_uid(ts) && (photometric == "YBR_RCT" || photometric == "YBR_ICT")) photometric = "RGB";
+      v.resize(scratch_size);
       std::vector<uint8_t> joined, native;
       PixelLayout FL = L;
       FL.frames = 1;
@@ -1235,6 +1240,7 @@ Status decode_into(const fs::path& path, const ParsedHeader& header, const std::
       }
       return ok();
     }
+    v.resize(scratch_size);
     for (const auto& t : targets) {
       extract_native(L, src, t.frame, v);
       if (auto st = finish(v, t, palette); !st) return st;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "lucent/core/log.h"
+#include "lucent/core/threads.h"
 #include "lucent/io/dicom.h"
 #include "lucent/io/internal/dicom_internal.h"
 #include "lucent/io/internal/dicom_mosaic.h"
@@ -268,6 +269,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
   at::Tensor out;
   try {
     out = at::empty({plan.channels, nz + nextra, ny, nx}, at::TensorOptions().dtype(plan.dtype));
+    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
   } catch (const std::exception& e) {
     return fail(ErrorCode::kResourceExhausted, label + ": cannot allocate the volume (" + std::to_string(nz) +
                                                    " slices of " + std::to_string(ny) + " x " + std::to_string(nx) + ")");
@@ -290,6 +292,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     log_debug(label + ": values exceed int16; decoding again as " + std::string(c10::toString(plan.fallback)));
     out = at::Tensor();  // release the int16 attempt first
     out = at::empty({plan.channels, nz + nextra, ny, nx}, at::TensorOptions().dtype(plan.fallback));
+    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
     if (auto st = run_decodes(headers, jobs, out, nullptr); !st) return std::unexpected(st.error().with_context(label));
   }
 
@@ -415,6 +418,7 @@ Result<Image> read_single(const ParsedHeader& h0, const ReadOptions& opt) {
   at::Tensor out;
   try {
     out = at::empty({plan.channels, L.frames, L.rows, L.cols}, at::TensorOptions().dtype(plan.dtype));
+    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
   } catch (const std::exception&) {
     return fail(ErrorCode::kResourceExhausted, p + ": cannot allocate " + std::to_string(L.frames) + " frames of " +
                                                    std::to_string(L.rows) + " x " + std::to_string(L.cols));
@@ -426,6 +430,7 @@ Result<Image> read_single(const ParsedHeader& h0, const ReadOptions& opt) {
   if (overflow && plan.fallback != at::ScalarType::Undefined) {
     out = at::Tensor();
     out = at::empty({plan.channels, L.frames, L.rows, L.cols}, at::TensorOptions().dtype(plan.fallback));
+    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
     if (auto st = internal::decode_into(h.info.path, h, targets, out, nullptr); !st) return std::unexpected(st.error());
   }
   Image img;
