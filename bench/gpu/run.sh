@@ -167,8 +167,12 @@ unit() {  # module gtest-filter time-limit
   local bin="$BUILD/tests/lucent_${1}_tests" xml="$OUT/unit-$1$4.xml"
   [ -x "$bin" ] || { log "unit $1: no binary"; return; }
   have_time "$3" "unit $1 [$2]" || return
-  if "${LX[@]}" timeout "$3" "$bin" --gtest_brief=1 --gtest_filter="$2" --gtest_output="xml:$xml" >"$OUT/unit-$1$4.log" 2>&1; then
+  local rc=0
+  "${LX[@]}" timeout "$3" "$bin" --gtest_brief=1 --gtest_filter="$2" --gtest_output="xml:$xml" >"$OUT/unit-$1$4.log" 2>&1 || rc=$?
+  if [ "$rc" = 0 ]; then
     log "unit $1 [$2]: passed ($(grep -o 'tests="[0-9]*"' "$xml" | head -1), $(grep -c '<skipped' "$xml") skipped)"
+  elif [ "$rc" = 77 ]; then  # tests/support/gtest_main.cpp: every test that ran was skipped
+    log "unit $1 [$2]: all SKIPPED:"; grep -A1 -E "SKIPPED|Skipped" "$OUT/unit-$1$4.log" | head -6 | tee -a "$SUMMARY"
   else
     log "unit $1 [$2]: FAILED or timed out:"; grep -E "FAILED|Failure|rror" "$OUT/unit-$1$4.log" | head -20 | tee -a "$SUMMARY"
   fi

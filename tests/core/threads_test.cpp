@@ -32,6 +32,7 @@ TEST(Threads, ConfigureThreadsSetsTheCountAndRejectsNegatives) {
 // Lucent's own at::parallel_for loops (DICOM decoding, fused U-Net kernels, metrics) used one
 // thread until 2026-11-27: without -fopenmp ATen's header compiles them as serial loops.
 TEST(Threads, LucentsParallelLoopsUseTheConfiguredThreads) {
+  if (!LUCENT_EXPECT_OPENMP) GTEST_SKIP() << "built without OpenMP (LUCENT_OPENMP=OFF or LUCENT_TORCH_ONLY)";
   if (hardware_threads() < 2) GTEST_SKIP() << "one hardware thread: nothing to run in parallel";
   ASSERT_TRUE(configure_threads(2));
   EXPECT_EQ(parallel_loop_threads(), 2) << "build Lucent with LUCENT_OPENMP=ON (the default)";
