@@ -27,6 +27,9 @@
 #endif
 
 namespace lucent {
+namespace {
+constexpr std::size_t kHugePage = std::size_t{2} << 20;  // a transparent huge page on x86-64
+}  // namespace
 
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -56,10 +59,10 @@ int parallel_loop_threads() {
 
 void advise_huge_pages(void* data, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t kPage = std::uintptr_t{2} << 20;
   if (data == nullptr || bytes < kHugePageAdviceBytes) return;
+  constexpr std::uintptr_t mask = kHugePage - 1;
   const auto start = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (start + kPage - 1) & ~(kPage - 1), last = (start + bytes) & ~(kPage - 1);
+  const std::uintptr_t first = (start + mask) & ~mask, last = (start + bytes) & ~mask;
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 #else
   (void)data;
@@ -81,7 +84,17 @@ bool configure_allocator() {
 #if defined(__linux__) && defined(MADV_HUGEPAGE) && TORCH_VERSION_MAJOR < 2
 namespace {
 
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
+using Buffers = std::vector<std::pair<void*, std::size_t>>;  // (start, mapped length)
+
+// Unmaps `buffers` (call without the Mappings lock held); returns their bytes.
+std::size_t unmap_all(const Buffers& buffers) {
+  std::size_t bytes = 0;
+  for (const auto& [p, length] : buffers) {
+    ::munmap(p, length);
+    bytes += length;
+  }
+  return bytes;
+}
 
 // Buffers of the huge-page allocator. `length` maps every buffer it handed out (in use or kept)
 // to its mapped length. `kept` holds freed buffers, oldest first, for the next request they fit;
@@ -90,7 +103,7 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 struct Mappings {
   std::mutex mutex;
   std::unordered_map<void*, std::size_t> length;
-  std::vector<std::pair<void*, std::size_t>> kept;
+  Buffers kept;
   std::size_t kept_bytes = 0;
   std::size_t in_use_bytes = 0;       // handed out and not yet freed
   std::size_t peak_in_use_bytes = 0;  // the most ever in use at once
@@ -101,7 +114,7 @@ struct Mappings {
   }
   // Forgets the oldest kept buffers until at most cap() bytes stay kept; returns them for the
   // caller to unmap once the lock is released.
-  std::vector<std::pair<void*, std::size_t>> evict_oldest() {
+  Buffers evict_oldest() {
     std::size_t oldest = 0;
     while (kept_bytes > cap()) {
       kept_bytes -= kept[oldest].second;
@@ -109,7 +122,7 @@ struct Mappings {
       ++oldest;
     }
     const auto end = kept.begin() + static_cast<std::ptrdiff_t>(oldest);
-    std::vector<std::pair<void*, std::size_t>> gone(kept.begin(), end);
+    Buffers gone(kept.begin(), end);
     kept.erase(kept.begin(), end);
     return gone;
   }
@@ -139,7 +152,7 @@ Mappings& mappings() {
 // One deleter for both kinds of buffer (c10's raw_allocate needs a single raw deleter).
 void release(void* p) {
   if (p == nullptr) return;
-  std::vector<std::pair<void*, std::size_t>> unmap;
+  Buffers unmap;
   {
     Mappings& m = mappings();
     std::lock_guard<std::mutex> lock(m.mutex);
@@ -159,7 +172,7 @@ void release(void* p) {
       unmap = m.evict_oldest();
     }
   }
-  for (const auto& [q, length] : unmap) ::munmap(q, length);
+  unmap_all(unmap);
 }
 
 class HugePageAllocator final : public c10::Allocator {
@@ -203,19 +216,14 @@ class HugePageAllocator final : public c10::Allocator {
 
 std::size_t release_kept_tensor_buffers() {
   Mappings& m = mappings();
-  std::vector<std::pair<void*, std::size_t>> unmap;
+  Buffers unmap;
   {
     std::lock_guard<std::mutex> lock(m.mutex);
     for (const auto& [p, length] : m.kept) m.length.erase(p);
     unmap.swap(m.kept);
     m.kept_bytes = 0;
   }
-  std::size_t bytes = 0;
-  for (const auto& [p, length] : unmap) {
-    ::munmap(p, length);
-    bytes += length;
-  }
-  return bytes;
+  return unmap_all(unmap);
 }
 
 bool use_huge_pages_for_tensors() {
