@@ -54,6 +54,13 @@ std::string slice_name(const std::vector<ParsedHeader>& headers, const Slice& s)
   return n;
 }
 
+// The output volume (C, Z, Y, X): written once, slice by slice, so it asks for huge pages.
+at::Tensor empty_volume(at::IntArrayRef shape, at::ScalarType dtype) {
+  at::Tensor out = at::empty(shape, at::TensorOptions().dtype(dtype));
+  advise_huge_pages(out.data_ptr(), out.nbytes());
+  return out;
+}
+
 Vec3 row_dir(const FramePlane& p) { return normalized({p.orientation[0], p.orientation[1], p.orientation[2]}); }
 Vec3 col_dir(const FramePlane& p) { return normalized({p.orientation[3], p.orientation[4], p.orientation[5]}); }
 
@@ -268,8 +275,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
   const int64_t nextra = static_cast<int64_t>(duplicates.size());
   at::Tensor out;
   try {
-    out = at::empty({plan.channels, nz + nextra, ny, nx}, at::TensorOptions().dtype(plan.dtype));
-    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
+    out = empty_volume({plan.channels, nz + nextra, ny, nx}, plan.dtype);
   } catch (const std::exception& e) {
     return fail(ErrorCode::kResourceExhausted, label + ": cannot allocate the volume (" + std::to_string(nz) +
                                                    " slices of " + std::to_string(ny) + " x " + std::to_string(nx) + ")");
@@ -291,8 +297,7 @@ Result<Image> assemble(const std::vector<ParsedHeader>& headers, std::vector<Sli
     // Values beyond int16: decode again into the wider type (rare; the header range allowed it).
     log_debug(label + ": values exceed int16; decoding again as " + std::string(c10::toString(plan.fallback)));
     out = at::Tensor();  // release the int16 attempt first
-    out = at::empty({plan.channels, nz + nextra, ny, nx}, at::TensorOptions().dtype(plan.fallback));
-    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
+    out = empty_volume({plan.channels, nz + nextra, ny, nx}, plan.fallback);
     if (auto st = run_decodes(headers, jobs, out, nullptr); !st) return std::unexpected(st.error().with_context(label));
   }
 
@@ -417,8 +422,7 @@ Result<Image> read_single(const ParsedHeader& h0, const ReadOptions& opt) {
   const internal::OutputPlan plan = internal::plan_output(hp);
   at::Tensor out;
   try {
-    out = at::empty({plan.channels, L.frames, L.rows, L.cols}, at::TensorOptions().dtype(plan.dtype));
-    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
+    out = empty_volume({plan.channels, L.frames, L.rows, L.cols}, plan.dtype);
   } catch (const std::exception&) {
     return fail(ErrorCode::kResourceExhausted, p + ": cannot allocate " + std::to_string(L.frames) + " frames of " +
                                                    std::to_string(L.rows) + " x " + std::to_string(L.cols));
@@ -429,8 +433,7 @@ Result<Image> read_single(const ParsedHeader& h0, const ReadOptions& opt) {
   if (auto st = internal::decode_into(h.info.path, h, targets, out, &overflow); !st) return std::unexpected(st.error());
   if (overflow && plan.fallback != at::ScalarType::Undefined) {
     out = at::Tensor();
-    out = at::empty({plan.channels, L.frames, L.rows, L.cols}, at::TensorOptions().dtype(plan.fallback));
-    advise_huge_pages(out.data_ptr(), out.nbytes());  // written once, slice by slice
+    out = empty_volume({plan.channels, L.frames, L.rows, L.cols}, plan.fallback);
     if (auto st = internal::decode_into(h.info.path, h, targets, out, nullptr); !st) return std::unexpected(st.error());
   }
   Image img;
