@@ -14,6 +14,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace lucent {
 namespace {
@@ -73,6 +76,50 @@ bool mapped(const void* p) {
   }
   return false;
 }
+
+#if defined(__linux__)
+// VmFlags of the mapping that holds `p` (/proc/self/smaps), "" if none; "hg" = MADV_HUGEPAGE.
+std::string vm_flags(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    std::uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> lo >> dash >> hi && dash == '-') inside = lo <= address && address < hi;
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line.substr(8) + " ";
+  }
+  return "";
+}
+
+// advise_huge_pages marks the 2 MiB-aligned part of a large buffer (the decoded DICOM volume)
+// for transparent huge pages, leaves small buffers and its contents alone.
+TEST(Threads, AdviseHugePagesMarksTheAlignedPartOfLargeBuffers) {
+  if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled").fail())
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  constexpr std::size_t kLarge = std::size_t{32} << 20, kSmall = kHugePageAdviceBytes / 2;
+  for (const std::size_t bytes : {kLarge, kSmall}) {
+    void* raw = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(raw, MAP_FAILED);
+    auto* data = static_cast<unsigned char*>(raw);
+    data[0] = 7;
+    // Inside the buffer, the first 2 MiB boundary after its start.
+    const auto boundary = (reinterpret_cast<std::uintptr_t>(data) + (std::uintptr_t{2} << 20)) & ~((std::uintptr_t{2} << 20) - 1);
+    const void* inner = reinterpret_cast<const void*>(boundary);
+    EXPECT_EQ(vm_flags(inner).find(" hg "), std::string::npos) << "no advice before the call";
+    advise_huge_pages(data, bytes);
+    if (bytes >= kHugePageAdviceBytes) {
+      EXPECT_NE(vm_flags(inner).find(" hg "), std::string::npos) << "the aligned part is advised";
+    } else {
+      EXPECT_EQ(vm_flags(inner).find(" hg "), std::string::npos) << "a small buffer is left alone";
+    }
+    EXPECT_EQ(data[0], 7);
+    ::munmap(raw, bytes);
+  }
+  advise_huge_pages(nullptr, kLarge);  // nothing to advise: no effect, no crash
+}
+#endif
 
 // Large buffers start on a 2 MiB boundary (so they can be huge pages) and hold what was written;
 // a freed one serves the next request of the same size or up to half as long; kept buffers never pass the most ever in

@@ -252,6 +252,15 @@ TEST(SlidingWindowCuda, UNetOnTheGpuEqualsTheCpuWithTheSlabOnTheDevice) {
   ASSERT_TRUE(gpu) << gpu.error().to_string();
   EXPECT_TRUE(gpu->output.device().is_cpu());
   EXPECT_LT(max_diff(gpu->output, cpu->output), 1e-4);
+  const auto image_bytes = static_cast<int64_t>(img.nbytes());
+  EXPECT_EQ(gpu->buffer_bytes, cpu->buffer_bytes + image_bytes) << "the image copied to the device is counted";
+  // A budget without room for that copy: windows are cut on the CPU and uploaded batch by batch.
+  SlidingWindowOptions tight = g;
+  tight.max_buffer_bytes = cpu->buffer_bytes + image_bytes - 1;
+  auto fallback = sliding_window(**net, img, tight);
+  ASSERT_TRUE(fallback) << fallback.error().to_string();
+  EXPECT_EQ(fallback->buffer_bytes, cpu->buffer_bytes);
+  EXPECT_LT(max_diff(fallback->output, cpu->output), 1e-4);
   at::Tensor rows_seen = torch::zeros({3, 21, 30, 26});
   auto sunk = sliding_window(**net, img, g, [&](int64_t first, const at::Tensor& rows) -> Status {
     EXPECT_TRUE(rows.device().is_cpu());
