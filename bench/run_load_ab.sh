@@ -20,13 +20,9 @@ for c in "$@"; do
   IFS=: read -r label bin <<<"$c"
   [ -x "$bin" ] || { echo "case $label: $bin is not an executable" >&2; exit 1; }
 done
-series="$WORK/series_$N"
 mkdir -p "$WORK"
-if [ ! -f "$series/.complete" ]; then
-  rm -rf "$series"
-  /usr/bin/python3 bench/make_large_series.py "$DATA/dicom/dcmqi/segmentations/ct-3slice/01.dcm" "$series" "$N"
-  touch "$series/.complete"
-fi
+source bench/large_series.sh
+series=$(large_series "$N")
 
 run() {  # label command...
   local label=$1; shift
@@ -46,7 +42,6 @@ for r in $(seq "$ROUNDS"); do
   run dcm2niix dcm2niix -z n -b n -o "$WORK/out" "$series"
 done
 echo "# median wall s, median minor faults, dcm2niix time / case time"
-median() { sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 ref=$(awk '$1=="dcm2niix"{print $3}' "$WORK/ab.txt" | median)
 for label in $(awk '{print $1}' "$WORK/ab.txt" | awk '!seen[$0]++'); do
   t=$(awk -v l="$label" '$1==l{print $3}' "$WORK/ab.txt" | median)

@@ -8,15 +8,10 @@ N=${1:-400}
 REPEATS=${2:-3}
 DATA=${LUCENT_DATA:-$(realpath ../shared/data)}
 LUCENT=${LUCENT_BIN:-build/lucent}
-SRC="$DATA/dicom/dcmqi/segmentations/ct-3slice/01.dcm"
 WORK=${BENCH_WORK:-/tmp/lucent-bench}
 mkdir -p "$WORK"
-series="$WORK/series_$N"
-if [ ! -f "$series/.complete" ]; then
-  rm -rf "$series"
-  /usr/bin/python3 bench/make_large_series.py "$SRC" "$series" "$N"
-  touch "$series/.complete"
-fi
+source bench/large_series.sh
+series=$(large_series "$N")
 vol_mb=$(/usr/bin/python3 -c "print(round($N*512*512*2/2**20,1))")
 
 measure() {  # label, command...
@@ -28,8 +23,8 @@ measure() {  # label, command...
     read -r t m < "$WORK/time.txt"; times+=("$t"); rss+=("$m")
   done
   local med_t med_m
-  med_t=$(printf '%s\n' "${times[@]}" | sort -g | sed -n "$(( (REPEATS + 1) / 2 ))p")
-  med_m=$(printf '%s\n' "${rss[@]}" | sort -g | sed -n "$(( (REPEATS + 1) / 2 ))p")
+  med_t=$(printf '%s\n' "${times[@]}" | median)
+  med_m=$(printf '%s\n' "${rss[@]}" | median)
   echo "$label $med_t $med_m"
 }
 
